@@ -1,0 +1,140 @@
+#include "arena.hpp"
+
+#include <algorithm>
+#include <new>
+
+namespace arenagrad {
+
+namespace {
+constexpr std::size_t kWordsPerChunk = Arena::kChunkSize / 64;
+constexpr std::size_t kSummaryPerChunk = kWordsPerChunk / 64;
+inline unsigned lowest_bit(std::uint64_t x) { return static_cast<unsigned>(__builtin_ctzll(x)); }
+}  // namespace
+
+Arena& arena() {
+  static Arena* const instance = new Arena();  // never destroyed [A6]
+  return *instance;
+}
+
+void Arena::grow() {
+  // NodeIds must stay below 2^31: backward.cpp tags stack entries with the top bit.
+  if (chunks_.size() >= (std::size_t{1} << (31 - kChunkBits))) throw std::bad_alloc();
+  chunks_.emplace_back(new Node[kChunkSize]);
+  chunk_live_.push_back(0);
+  free_words_.resize(free_words_.size() + kWordsPerChunk, ~std::uint64_t{0});
+  free_summary_.resize(free_summary_.size() + kSummaryPerChunk, ~std::uint64_t{0});
+}
+
+NodeId Arena::allocate(double data) {
+  std::size_t s = summary_from_;
+  while (s < free_summary_.size() && free_summary_[s] == 0) ++s;
+  if (s == free_summary_.size()) grow();
+  summary_from_ = s;
+  const std::size_t w = 64 * s + lowest_bit(free_summary_[s]);
+  const unsigned bit = lowest_bit(free_words_[w]);
+  free_words_[w] &= free_words_[w] - 1;
+  if (free_words_[w] == 0) free_summary_[s] &= ~(std::uint64_t{1} << (w % 64));
+
+  const NodeId id = static_cast<NodeId>(64 * w + bit);
+  Node& n = node(id);
+  n = Node{};
+  n.data = data;
+  ++live_;
+  ++chunk_live_[id >> kChunkBits];
+  return id;
+}
+
+NodeId* Arena::allocate_operands(Node& n, std::size_t count) {
+  n.operands.many = new NodeId[count + 1];
+  n.operands.many[0] = static_cast<NodeId>(count);
+  operand_array_bytes_ += (count + 1) * sizeof(NodeId);
+  return n.operands.many + 1;
+}
+
+void Arena::mark_free(NodeId id) {
+  const std::size_t w = id / 64;
+  const std::size_t s = w / 64;
+  free_words_[w] |= std::uint64_t{1} << (id % 64);
+  free_summary_[s] |= std::uint64_t{1} << (w % 64);
+  summary_from_ = std::min(summary_from_, s);
+  --live_;
+  --chunk_live_[id >> kChunkBits];
+}
+
+void Arena::release(NodeId id) {
+  if (--node(id).refs != 0) return;
+  // [A2] Recursive twin:  free(n): for o in operands(n): if --o.refs == 0: free(o)
+  release_stack_.push_back(id);
+  while (!release_stack_.empty()) {
+    const NodeId dead = release_stack_.back();
+    release_stack_.pop_back();
+    Node& n = node(dead);
+    for (NodeId o : owned_operands(n))
+      if (--node(o).refs == 0) release_stack_.push_back(o);
+    if (is_nary(n.op)) {
+      operand_array_bytes_ -= (n.operands.many[0] + 1) * sizeof(NodeId);
+      delete[] n.operands.many;
+    }
+    if (n.flags & flag::kAnnotated) annotations_.erase(dead);
+    if (n.flags & flag::kCachedOrder) orders_.erase(dead);
+    n.op = Op::Leaf;
+    n.flags = 0;
+    mark_free(dead);
+  }
+}
+
+std::uint16_t Arena::begin_walk() {
+  if (++walk_epoch_ == 0) {  // wrapped: clear every mark so that no Node claims the new epoch
+    for (auto& chunk : chunks_)
+      for (std::size_t i = 0; i < kChunkSize; ++i) chunk[i].mark = 0;
+    walk_epoch_ = 1;
+  }
+  return walk_epoch_;
+}
+
+const Annotation* Arena::annotation(NodeId id) const {
+  if (!(node(id).flags & flag::kAnnotated)) return nullptr;
+  return &annotations_.at(id);
+}
+
+Annotation& Arena::annotate(NodeId id) {
+  node(id).flags |= flag::kAnnotated;
+  return annotations_[id];
+}
+
+const std::vector<NodeId>* Arena::cached_order(NodeId root) const {
+  if (!(node(root).flags & flag::kCachedOrder)) return nullptr;
+  return &orders_.at(root);
+}
+
+std::vector<NodeId>& Arena::cache_order(NodeId root) {
+  node(root).flags |= flag::kCachedOrder;
+  return orders_[root];
+}
+
+MemoryStats Arena::memory_stats() const {
+  std::size_t bytes = chunks_.size() * kChunkSize * sizeof(Node) +
+                      (free_words_.capacity() + free_summary_.capacity()) * sizeof(std::uint64_t) +
+                      operand_array_bytes_ +
+                      (order_scratch.capacity() + stack_scratch.capacity() +
+                       release_stack_.capacity()) * sizeof(NodeId);
+  for (const auto& entry : orders_) bytes += entry.second.capacity() * sizeof(NodeId);
+  return {live_, chunks_.size() * kChunkSize, bytes};
+}
+
+void Arena::trim() {
+  while (chunks_.size() > 1 && chunk_live_.back() == 0) {
+    chunks_.pop_back();
+    chunk_live_.pop_back();
+    free_words_.resize(free_words_.size() - kWordsPerChunk);
+    free_summary_.resize(free_summary_.size() - kSummaryPerChunk);
+  }
+  summary_from_ = std::min(summary_from_, free_summary_.size());
+  free_words_.shrink_to_fit();
+  free_summary_.shrink_to_fit();
+  order_scratch = {};
+  stack_scratch = {};
+  release_stack_ = {};
+}
+
+}  // namespace arenagrad

@@ -1,0 +1,120 @@
+// The graph-node arena: storage, reference counts and slot reuse for every Node.
+//
+// [A1] Ownership. The Arena owns every Node. A Node's `refs` = live Python Values on it (at most
+//      one: Node::handle) + Nodes holding it as an operand (owned_operands). Only acquire() and
+//      release() change a count.
+// [A2] Freeing. When a count reaches 0 the slot is freed and its operands are released with an
+//      explicit worklist, never by recursion: dropping the root of a 1e7-deep chain frees it.
+// [A3] Id and address stability. Storage grows by whole chunks that never move, so a NodeId and a
+//      Node& stay valid while the Node is live, across any allocation.
+// [A4] Order. allocate() hands out the lowest free slot. A graph freed and rebuilt (a training
+//      loop) therefore gets the same ascending slots back and keeps its memory layout; but ids
+//      are not creation order in general, and nothing may assume operands have smaller ids.
+// [A5] Failure. Ops validate and compute before allocating; on error the Arena is unchanged.
+// [A6] Threads. Single-threaded: every entry point runs with the GIL held. The Arena is a
+//      process-wide object that is never destroyed, so Values freed late at interpreter exit
+//      still find it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "node.hpp"
+
+namespace arenagrad {
+
+// The operands of a Node as a range of ids.
+struct OperandSpan {
+  const NodeId* first;
+  const NodeId* last;
+  const NodeId* begin() const { return first; }
+  const NodeId* end() const { return last; }
+  std::size_t size() const { return static_cast<std::size_t>(last - first); }
+};
+
+inline OperandSpan operands_of(const Node& n, int arity) {
+  if (arity < 0) return {n.operands.many + 1, n.operands.many + 1 + n.operands.many[0]};
+  return {n.operands.pair, n.operands.pair + arity};
+}
+inline OperandSpan visible_operands(const Node& n) { return operands_of(n, visible_arity(n.op)); }
+inline OperandSpan owned_operands(const Node& n) { return operands_of(n, owned_arity(n.op)); }
+
+// What a few Nodes carry beyond the struct: a label, or a hand-written `_op`.
+struct Annotation {
+  std::string label;
+  std::string op;
+};
+
+struct MemoryStats {
+  std::size_t live_nodes;
+  std::size_t capacity;  // node slots allocated
+  std::size_t bytes;     // node storage + bitmaps + operand arrays + scratch + cached orders
+};
+
+class Arena {
+ public:
+  static constexpr unsigned kChunkBits = 16;
+  static constexpr std::size_t kChunkSize = std::size_t{1} << kChunkBits;
+
+  Node& node(NodeId id) { return chunks_[id >> kChunkBits][id & (kChunkSize - 1)]; }
+  const Node& node(NodeId id) const { return chunks_[id >> kChunkBits][id & (kChunkSize - 1)]; }
+
+  // A zeroed Leaf with refs == 0: the caller acquires it (a Value or an operand slot) at once.
+  NodeId allocate(double data);
+  // Makes `n` n-ary with room for `count` operands; returns where to write them.
+  NodeId* allocate_operands(Node& n, std::size_t count);
+
+  void acquire(NodeId id) { ++node(id).refs; }
+  void release(NodeId id);  // [A2]
+
+  const Annotation* annotation(NodeId id) const;
+  Annotation& annotate(NodeId id);
+
+  // Topological order of the graph under `root`, cached while `root` lives ([A1]: a live root
+  // keeps its whole graph alive and a Node's operands never change, so the order stays valid).
+  const std::vector<NodeId>* cached_order(NodeId root) const;
+  std::vector<NodeId>& cache_order(NodeId root);
+
+  // Starts a graph walk: returns an epoch that no Node's `mark` holds yet.
+  std::uint16_t begin_walk();
+
+  // Depth of nested no_grad() blocks; ops record operands only at depth 0.
+  int no_grad_depth = 0;
+  bool recording() const { return no_grad_depth == 0; }
+
+  // Reused buffers of the backward walk (backward.cpp), kept here so memory_stats counts them.
+  std::vector<NodeId> order_scratch;
+  std::vector<NodeId> stack_scratch;
+
+  std::size_t live_nodes() const { return live_; }
+  MemoryStats memory_stats() const;
+  // Returns trailing chunks that hold no live Node, and the scratch buffers, to the system.
+  void trim();
+
+ private:
+  void grow();
+  void mark_free(NodeId id);
+
+  std::vector<std::unique_ptr<Node[]>> chunks_;
+  std::vector<std::uint32_t> chunk_live_;  // live Nodes per chunk, for trim()
+  // Two-level free bitmap for lowest-free-first allocation [A4]: bit i of free_words_[w] is set
+  // when slot 64*w+i is free; bit j of free_summary_[s] is set when free_words_[64*s+j] != 0.
+  std::vector<std::uint64_t> free_words_;
+  std::vector<std::uint64_t> free_summary_;
+  std::uint16_t walk_epoch_ = 0;
+  std::size_t summary_from_ = 0;  // every summary word below this index is zero
+  std::size_t live_ = 0;
+  std::size_t operand_array_bytes_ = 0;
+  std::vector<NodeId> release_stack_;
+  std::unordered_map<NodeId, Annotation> annotations_;
+  std::unordered_map<NodeId, std::vector<NodeId>> orders_;
+};
+
+// The process-wide arena [A6].
+Arena& arena();
+
+}  // namespace arenagrad

@@ -1,0 +1,88 @@
+// The graph record: one plain struct per scalar, stored in the Arena (arena.hpp).
+#pragma once
+
+#include <cstdint>
+
+namespace arenagrad {
+
+// Index of a Node in the Arena. Stable while the Node is live (arena.hpp [A3]).
+using NodeId = std::uint32_t;
+
+enum class Op : std::uint8_t {
+  Leaf,      // no operands
+  Add,       // a + b
+  Mul,       // a * b
+  PowConst,  // a ** k; k lives in the hidden constant operand b (not part of _prev)
+  Pow,       // a ** b, both Values
+  Relu,
+  Tanh,
+  Exp,
+  Log,
+  Sigmoid,
+  Sum,       // n-ary: operands[0] + operands[1] + ...
+  Custom,    // Value(data, _children, _op) built by hand: operands recorded, no local derivative
+};
+
+// Operand storage. Unary and binary ops keep their operands inline; n-ary ops own a heap array
+// whose first element is the count: many[0] = n, many[1..n] = operands.
+union Operands {
+  NodeId pair[2];
+  NodeId* many;
+};
+
+namespace flag {
+inline constexpr std::uint8_t kAnnotated = 2;    // has an entry in Arena::annotations_
+inline constexpr std::uint8_t kIntConstant = 4;  // a constant leaf written as an int (`a ** 2`)
+inline constexpr std::uint8_t kCachedOrder = 8;  // has an entry in Arena::orders_
+}  // namespace flag
+
+struct Node {
+  double data;
+  double grad;
+  Operands operands;
+  void* handle;         // borrowed pointer to this Node's Python Value, or nullptr (value_type.cpp)
+  std::uint32_t refs;   // arena.hpp [A1]
+  Op op;
+  std::uint8_t flags;
+  std::uint16_t mark;   // == Arena::walk_epoch() while a walk has visited it (backward.cpp)
+};
+static_assert(sizeof(Node) == 40, "Node is the unit of the arena's memory budget");
+
+inline bool is_nary(Op op) { return op == Op::Sum || op == Op::Custom; }
+
+// Operands that take part in the graph (`_prev`, the topological walk). PowConst's exponent is a
+// hidden constant: it is owned by the node but not an operand in micrograd's sense.
+inline int visible_arity(Op op) {
+  switch (op) {
+    case Op::Leaf: return 0;
+    case Op::Add: case Op::Mul: case Op::Pow: return 2;
+    case Op::PowConst: case Op::Relu: case Op::Tanh: case Op::Exp: case Op::Log:
+    case Op::Sigmoid: return 1;
+    case Op::Sum: case Op::Custom: return -1;  // n-ary: read the count
+  }
+  return 0;
+}
+
+// Operands a Node holds a count on (released when it is freed).
+inline int owned_arity(Op op) { return op == Op::PowConst ? 2 : visible_arity(op); }
+
+// micrograd's `_op` strings. PowConst is completed by the exponent ('**2') at the binding.
+inline const char* op_name(Op op) {
+  switch (op) {
+    case Op::Leaf: return "";
+    case Op::Add: return "+";
+    case Op::Mul: return "*";
+    case Op::PowConst: return "**";
+    case Op::Pow: return "**";
+    case Op::Relu: return "ReLU";
+    case Op::Tanh: return "tanh";
+    case Op::Exp: return "exp";
+    case Op::Log: return "log";
+    case Op::Sigmoid: return "sigmoid";
+    case Op::Sum: return "sum";
+    case Op::Custom: return "";
+  }
+  return "";
+}
+
+}  // namespace arenagrad

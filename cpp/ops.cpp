@@ -1,0 +1,161 @@
+#include "ops.hpp"
+
+#include <utility>
+
+namespace arenagrad {
+
+namespace {
+
+NodeId materialize(Arena& arena, const Operand& x) {
+  if (!x.is_constant) return x.id;
+  const NodeId id = leaf(arena, x.constant);
+  if (x.is_int) arena.node(id).flags |= flag::kIntConstant;
+  return id;
+}
+
+// Allocates the result of a unary or binary op whose value is already computed [A5]. Under
+// no_grad() the result is a plain leaf.
+NodeId record(Arena& arena, Op op, double data, std::initializer_list<Operand> operands) {
+  if (!arena.recording()) return leaf(arena, data);
+  NodeId ids[2];
+  std::size_t n = 0;
+  for (const Operand& x : operands) ids[n++] = materialize(arena, x);
+  const NodeId id = arena.allocate(data);
+  Node& out = arena.node(id);
+  out.op = op;
+  for (std::size_t i = 0; i < n; ++i) {
+    out.operands.pair[i] = ids[i];
+    arena.acquire(ids[i]);
+  }
+  return id;
+}
+
+double sigmoid(double x) {
+  if (x >= 0) return 1 / (1 + std::exp(-x));
+  const double e = std::exp(x);
+  return e / (1 + e);
+}
+
+}  // namespace
+
+double python_pow(double base, double exponent) {
+  if (exponent == 0) return 1.0;
+  if (std::isnan(base) || std::isnan(exponent)) return std::pow(base, exponent);
+  if (base == 0 && exponent < 0 && std::isfinite(exponent))
+    throw ArithmeticFault{ArithmeticFault::Kind::ZeroDivision,
+                          "0.0 cannot be raised to a negative power"};
+  if (base < 0 && std::isfinite(base) && std::isfinite(exponent) &&
+      exponent != std::floor(exponent))
+    throw ArithmeticFault{ArithmeticFault::Kind::Domain,
+                          "negative number cannot be raised to a fractional power"};
+  const double r = std::pow(base, exponent);
+  if (std::isinf(r) && std::isfinite(base) && std::isfinite(exponent))
+    throw ArithmeticFault{ArithmeticFault::Kind::Overflow, "(34, 'Numerical result out of range')"};
+  return r;
+}
+
+double evaluate(Op op, const double* x, std::size_t n) {
+  switch (op) {
+    case Op::Leaf:
+    case Op::Custom:
+      return x[0];  // unchanged: the caller passes the node's own data
+    case Op::Add: return x[0] + x[1];
+    case Op::Mul: return x[0] * x[1];
+    case Op::PowConst:
+    case Op::Pow: return python_pow(x[0], x[1]);
+    case Op::Relu: return x[0] < 0 ? 0.0 : x[0];
+    case Op::Tanh: return std::tanh(x[0]);
+    case Op::Exp: {
+      const double r = std::exp(x[0]);
+      if (std::isinf(r) && std::isfinite(x[0]))
+        throw ArithmeticFault{ArithmeticFault::Kind::Overflow, "math range error"};
+      return r;
+    }
+    case Op::Log:
+      if (x[0] <= 0) throw ArithmeticFault{ArithmeticFault::Kind::Domain, "math domain error"};
+      return std::log(x[0]);
+    case Op::Sigmoid: return sigmoid(x[0]);
+    case Op::Sum: {
+      double s = 0.0;  // Python's sum() starts from 0
+      for (std::size_t i = 0; i < n; ++i) s = s + x[i];
+      return s;
+    }
+  }
+  return 0.0;
+}
+
+NodeId leaf(Arena& arena, double data) { return arena.allocate(data); }
+
+NodeId add(Arena& arena, Operand a, Operand b) {
+  const double x[2] = {a.value(arena), b.value(arena)};
+  return record(arena, Op::Add, evaluate(Op::Add, x, 2), {a, b});
+}
+
+NodeId mul(Arena& arena, Operand a, Operand b) {
+  const double x[2] = {a.value(arena), b.value(arena)};
+  return record(arena, Op::Mul, evaluate(Op::Mul, x, 2), {a, b});
+}
+
+NodeId pow_const(Arena& arena, Operand a, Operand k) {
+  const double x[2] = {a.value(arena), k.constant};
+  return record(arena, Op::PowConst, evaluate(Op::PowConst, x, 2), {a, k});
+}
+
+NodeId pow(Arena& arena, Operand base, Operand exponent) {
+  const double x[2] = {base.value(arena), exponent.value(arena)};
+  return record(arena, Op::Pow, evaluate(Op::Pow, x, 2), {base, exponent});
+}
+
+NodeId unary(Arena& arena, Op op, NodeId a) {
+  const double x = arena.node(a).data;
+  return record(arena, op, evaluate(op, &x, 1), {Operand::of(a)});
+}
+
+NodeId sum(Arena& arena, const NodeId* ids, std::size_t n) {
+  double s = 0.0;
+  for (std::size_t i = 0; i < n; ++i) s = s + arena.node(ids[i]).data;
+  if (!arena.recording()) return leaf(arena, s);
+  const NodeId id = arena.allocate(s);
+  Node& out = arena.node(id);  // [A3]: stays valid across allocate_operands
+  out.op = Op::Sum;
+  NodeId* slots = arena.allocate_operands(out, n);
+  for (std::size_t i = 0; i < n; ++i) {
+    slots[i] = ids[i];
+    arena.acquire(ids[i]);
+  }
+  return id;
+}
+
+NodeId custom(Arena& arena, double data, const NodeId* children, std::size_t n, std::string op) {
+  const NodeId id = arena.allocate(data);
+  if (n > 0 && arena.recording()) {
+    Node& out = arena.node(id);
+    out.op = Op::Custom;
+    NodeId* slots = arena.allocate_operands(out, n);
+    for (std::size_t i = 0; i < n; ++i) {
+      slots[i] = children[i];
+      arena.acquire(children[i]);
+    }
+  }
+  if (!op.empty()) arena.annotate(id).op = std::move(op);
+  return id;
+}
+
+NodeId neg(Arena& arena, NodeId a) {
+  return mul(arena, Operand::of(a), Operand::number(-1, true));
+}
+
+NodeId sub(Arena& arena, Operand a, Operand b) {
+  const Operand minus_b = b.is_constant ? Operand::number(-b.constant, b.is_int)
+                                        : Operand::of(neg(arena, b.id));
+  return add(arena, a, minus_b);
+}
+
+NodeId truediv(Arena& arena, Operand a, Operand b) {
+  const Operand one_over_b =
+      b.is_constant ? Operand::number(python_pow(b.constant, -1))
+                    : Operand::of(pow_const(arena, b, Operand::number(-1, true)));
+  return mul(arena, a, one_over_b);
+}
+
+}  // namespace arenagrad

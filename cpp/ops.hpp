@@ -1,0 +1,113 @@
+// The operators: forward value, then local derivative accumulated (+=) into each operand.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <string>
+
+#include "arena.hpp"
+
+namespace arenagrad {
+
+// A Python float error, thrown by a forward computation before anything is allocated [A5].
+struct ArithmeticFault {
+  enum class Kind { ZeroDivision, Overflow, Domain };
+  Kind kind;
+  const char* message;
+};
+
+// An operand as the Python layer hands it over: a Node, or a plain number that becomes a
+// constant Leaf (micrograd's `Value(other)`) only once the op is known to succeed.
+struct Operand {
+  NodeId id;
+  double constant;
+  bool is_constant;
+  bool is_int;  // the constant was a Python int: `a ** 2` is written '**2', not '**2.0'
+
+  static Operand of(NodeId id) { return {id, 0.0, false, false}; }
+  static Operand number(double x, bool is_int = false) { return {0, x, true, is_int}; }
+  double value(const Arena& arena) const { return is_constant ? constant : arena.node(id).data; }
+};
+
+// Python's float `**`: raises where Python raises, and ValueError where Python would return a
+// complex number (negative base, fractional exponent).
+double python_pow(double base, double exponent);
+
+// Forward value of `op` from operand values, with Python's errors. Used to build and recompute.
+double evaluate(Op op, const double* x, std::size_t n);
+
+NodeId leaf(Arena& arena, double data);
+NodeId add(Arena& arena, Operand a, Operand b);
+NodeId mul(Arena& arena, Operand a, Operand b);
+NodeId pow_const(Arena& arena, Operand a, Operand k);  // `a ** k`, k a number
+NodeId pow(Arena& arena, Operand base, Operand exponent);  // `a ** b`, `2 ** b`
+NodeId unary(Arena& arena, Op op, NodeId a);               // Relu, Tanh, Exp, Log, Sigmoid
+NodeId sum(Arena& arena, const NodeId* ids, std::size_t n);
+NodeId custom(Arena& arena, double data, const NodeId* children, std::size_t n, std::string op);
+
+// micrograd's compositions, kept node for node so that the numbers are micrograd's.
+NodeId neg(Arena& arena, NodeId a);                  // a * -1
+NodeId sub(Arena& arena, Operand a, Operand b);      // a + (-b)
+NodeId truediv(Arena& arena, Operand a, Operand b);  // a * b**-1
+
+// The local derivative of `out`'s op, accumulated into its operands. Inline: backward.cpp's
+// sweep calls it once per node.
+inline void propagate(Arena& arena, const Node& out) {
+  const double g = out.grad;
+  const NodeId* o = out.operands.pair;
+  switch (out.op) {
+    case Op::Leaf:
+    case Op::Custom:
+      return;
+    case Op::Add:  // d(a+b)/da = d(a+b)/db = 1
+      arena.node(o[0]).grad += 1.0 * g;
+      arena.node(o[1]).grad += 1.0 * g;
+      return;
+    case Op::Mul: {  // d(ab)/da = b, d(ab)/db = a
+      Node& a = arena.node(o[0]);
+      Node& b = arena.node(o[1]);
+      a.grad += b.data * g;
+      b.grad += a.data * g;
+      return;
+    }
+    case Op::PowConst: {  // d(a^k)/da = k a^(k-1)
+      Node& a = arena.node(o[0]);
+      const double k = arena.node(o[1]).data;
+      a.grad += (k * std::pow(a.data, k - 1)) * g;
+      return;
+    }
+    case Op::Pow: {  // d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log a (NaN for a <= 0)
+      Node& a = arena.node(o[0]);
+      Node& b = arena.node(o[1]);
+      const double da = b.data * std::pow(a.data, b.data - 1);
+      const double db = a.data > 0 ? out.data * std::log(a.data)
+                                   : std::numeric_limits<double>::quiet_NaN();
+      a.grad += da * g;
+      b.grad += db * g;
+      return;
+    }
+    case Op::Relu:  // d relu(a) = [relu(a) > 0]
+      arena.node(o[0]).grad += (out.data > 0 ? 1.0 : 0.0) * g;
+      return;
+    case Op::Tanh:  // d tanh = 1 - t^2
+      arena.node(o[0]).grad += (1 - out.data * out.data) * g;
+      return;
+    case Op::Exp:  // d exp = exp
+      arena.node(o[0]).grad += out.data * g;
+      return;
+    case Op::Log: {  // d log a = 1/a
+      Node& a = arena.node(o[0]);
+      a.grad += (1 / a.data) * g;
+      return;
+    }
+    case Op::Sigmoid:  // d s = s (1 - s)
+      arena.node(o[0]).grad += out.data * (1 - out.data) * g;
+      return;
+    case Op::Sum:  // d(sum)/d each = 1
+      for (NodeId id : operands_of(out, -1)) arena.node(id).grad += 1.0 * g;
+      return;
+  }
+}
+
+}  // namespace arenagrad
