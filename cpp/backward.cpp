@@ -51,10 +51,48 @@ void topological_order(Arena& arena, NodeId root, std::vector<NodeId>& order) {
   }
 }
 
+namespace {
+
+// Fast path. When every operand has a smaller id than its user (the common case: allocate()
+// hands out ascending slots, arena.hpp [A4]), descending id order is a reverse topological
+// order, and the sweep is two sequential scans with no order vector and no stack.
+// Scan 1 marks what is reachable from `root` and checks the premise; it returns the lowest
+// reachable id, or `root + 1` when some operand's id is not smaller than its user's, in which
+// case nothing was swept yet and the caller falls back to the explicit order.
+NodeId mark_reachable_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
+  arena.node(root).mark = epoch;
+  std::size_t pending = 1;  // marked, not yet scanned
+  NodeId id = root;
+  for (;; --id) {
+    Node& n = arena.node(id);
+    if (n.mark != epoch) continue;
+    for (NodeId o : visible_operands(n)) {
+      if (o >= id) return root + 1;
+      Node& operand = arena.node(o);
+      if (operand.mark != epoch) {
+        operand.mark = epoch;
+        ++pending;
+      }
+    }
+    if (--pending == 0) return id;
+  }
+}
+
+}  // namespace
+
 void backward(Arena& arena, NodeId root) {
+  const std::uint16_t epoch = arena.begin_walk();
+  const NodeId lowest = mark_reachable_by_id(arena, root, epoch);
+  arena.node(root).grad = 1.0;
+  if (lowest <= root) {
+    for (NodeId id = root + 1; id-- > lowest;) {
+      const Node& n = arena.node(id);
+      if (n.mark == epoch) propagate(arena, n);
+    }
+    return;
+  }
   std::vector<NodeId>& order = arena.order_scratch;
   topological_order(arena, root, order);
-  arena.node(root).grad = 1.0;
   for (auto it = order.rbegin(); it != order.rend(); ++it) propagate(arena, arena.node(*it));
 }
 

@@ -1,10 +1,13 @@
 // The _core module: pybind11 for everything that is not a per-scalar op. Value itself is the
 // hand-written type of value_type.cpp; here Values cross the boundary as py::handle.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <string>
 #include <vector>
 
 #include "arena.hpp"
+#include "mlp.hpp"
 #include "ops.hpp"
 #include "value_type.hpp"
 
@@ -51,6 +54,102 @@ py::object sum_values(const py::iterable& items) {
   return py::reinterpret_steal<py::object>(python::wrap(sum(a, ids.data(), ids.size())));
 }
 
+// Nodes for a Network's input: Values as they are, numbers as new constant leaves. Every id
+// carries one count taken here, dropped by release_all().
+std::vector<NodeId> hold_inputs(const std::vector<Operand>& operands) {
+  Arena& a = arena();
+  std::vector<NodeId> ids;
+  ids.reserve(operands.size());
+  for (const Operand& x : operands) {
+    const NodeId id = x.is_constant ? leaf(a, x.constant) : x.id;
+    a.acquire(id);
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+void release_all(const std::vector<NodeId>& ids) {
+  for (NodeId id : ids) arena().release(id);
+}
+
+// micrograd's input `x`: a list or tuple of floats or Values, a 1-D numpy array, or a single
+// Value or number (what a one-neuron Layer returns).
+std::vector<Operand> read_input(py::handle x, std::size_t nin) {
+  std::vector<Operand> operands;
+  if (python::is_value(x.ptr()) || PyFloat_Check(x.ptr()) || PyLong_Check(x.ptr())) {
+    operands = read_operands(py::make_tuple(x));
+  } else if (py::isinstance<py::array>(x)) {
+    auto array = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(x);
+    if (!array) throw py::type_error("x must be a numeric numpy array");
+    if (array.ndim() != 1)
+      throw py::value_error("x must be 1-D, got an array of shape with " +
+                            std::to_string(array.ndim()) + " dimensions");
+    for (py::ssize_t i = 0; i < array.shape(0); ++i) operands.push_back(Operand::number(array.at(i)));
+  } else if (py::isinstance<py::list>(x) || py::isinstance<py::tuple>(x)) {
+    operands = read_operands(py::reinterpret_borrow<py::iterable>(x));
+  } else {
+    throw py::type_error(std::string("x must be a list or tuple of numbers or Values, or a 1-D "
+                                     "numpy array, not '") + Py_TYPE(x.ptr())->tp_name + "'");
+  }
+  if (operands.size() != nin)
+    throw py::value_error("expected " + std::to_string(nin) + " inputs, got " +
+                          std::to_string(operands.size()));
+  return operands;
+}
+
+// One sample through the network: a Value when the last layer has one neuron, else a list.
+py::object network_call(const Network& net, py::handle x) {
+  const std::vector<NodeId> inputs = hold_inputs(read_input(x, net.nin()));
+  const std::vector<NodeId> outputs = net.forward(inputs);
+  py::list values;
+  for (NodeId id : outputs) values.append(py::reinterpret_steal<py::object>(python::wrap(id)));
+  release_all(outputs);
+  release_all(inputs);
+  if (outputs.size() == 1) return values[0];
+  return std::move(values);
+}
+
+std::vector<NodeId> ids_of(const py::sequence& values) {
+  std::vector<NodeId> ids;
+  for (py::handle v : values) {
+    if (!python::is_value(v.ptr()))
+      throw py::type_error("parameters must be arenagrad Values");
+    ids.push_back(python::id_of(v.ptr()));
+  }
+  return ids;
+}
+
+// layers: a list of (weights: list of per-neuron lists of Values, biases: list of Values, nonlin).
+std::unique_ptr<Network> make_network(const py::list& layers) {
+  std::vector<DenseLayer> dense;
+  for (py::handle item : layers) {
+    auto spec = item.cast<py::tuple>();
+    DenseLayer layer;
+    auto rows = spec[0].cast<py::list>();
+    layer.biases = ids_of(spec[1].cast<py::sequence>());
+    layer.nonlin = spec[2].cast<bool>();
+    layer.nout = rows.size();
+    layer.nin = layer.nout ? py::len(rows[0]) : 0;
+    for (py::handle row : rows) {
+      std::vector<NodeId> w = ids_of(row.cast<py::sequence>());
+      if (w.size() != layer.nin) throw py::value_error("ragged weight rows");
+      layer.weights.insert(layer.weights.end(), w.begin(), w.end());
+    }
+    dense.push_back(std::move(layer));
+  }
+  return std::make_unique<Network>(arena(), std::move(dense));
+}
+
+py::array_t<double> network_predict(const Network& net,
+                                    py::array_t<double, py::array::c_style | py::array::forcecast> X) {
+  if (X.ndim() != 2 || static_cast<std::size_t>(X.shape(1)) != net.nin())
+    throw py::value_error("X must have shape (N, " + std::to_string(net.nin()) + ")");
+  const std::size_t rows = static_cast<std::size_t>(X.shape(0));
+  py::array_t<double> out({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(net.nout())});
+  net.predict(X.data(), rows, out.mutable_data());
+  return out;
+}
+
 py::dict memory_stats() {
   const MemoryStats s = arena().memory_stats();
   py::dict d;
@@ -78,5 +177,15 @@ PYBIND11_MODULE(_core, m) {
         "each operand getting d/d operand = 1.");
   m.def("_enter_no_grad", [] { ++arena().no_grad_depth; });
   m.def("_exit_no_grad", [] { --arena().no_grad_depth; });
+
+  py::class_<Network>(m, "Network",
+                      "micrograd's Layer stack over parameter Values; forward runs in C++.")
+      .def(py::init(&make_network), py::arg("layers"))
+      .def("__call__", &network_call, py::arg("x"),
+           "Builds one sample's graph, node for node micrograd's; returns a Value or a list.")
+      .def("predict", &network_predict, py::arg("X"),
+           "Forward over the rows of X (N, nin) with no graph; returns (N, nout).")
+      .def_property_readonly("nin", &Network::nin)
+      .def_property_readonly("nout", &Network::nout);
   m.def("_is_grad_enabled", [] { return arena().recording(); });
 }
