@@ -8,7 +8,6 @@ namespace arenagrad {
 namespace {
 constexpr std::size_t kWordsPerChunk = Arena::kChunkSize / 64;
 constexpr std::size_t kSummaryPerChunk = kWordsPerChunk / 64;
-inline unsigned lowest_bit(std::uint64_t x) { return static_cast<unsigned>(__builtin_ctzll(x)); }
 }  // namespace
 
 Arena& arena() {
@@ -23,25 +22,6 @@ void Arena::grow() {
   chunk_live_.push_back(0);
   free_words_.resize(free_words_.size() + kWordsPerChunk, ~std::uint64_t{0});
   free_summary_.resize(free_summary_.size() + kSummaryPerChunk, ~std::uint64_t{0});
-}
-
-NodeId Arena::allocate(double data) {
-  std::size_t s = summary_from_;
-  while (s < free_summary_.size() && free_summary_[s] == 0) ++s;
-  if (s == free_summary_.size()) grow();
-  summary_from_ = s;
-  const std::size_t w = 64 * s + lowest_bit(free_summary_[s]);
-  const unsigned bit = lowest_bit(free_words_[w]);
-  free_words_[w] &= free_words_[w] - 1;
-  if (free_words_[w] == 0) free_summary_[s] &= ~(std::uint64_t{1} << (w % 64));
-
-  const NodeId id = static_cast<NodeId>(64 * w + bit);
-  Node& n = node(id);
-  n = Node{};
-  n.data = data;
-  ++live_;
-  ++chunk_live_[id >> kChunkBits];
-  return id;
 }
 
 NodeId* Arena::allocate_operands(Node& n, std::size_t count) {
@@ -61,8 +41,7 @@ void Arena::mark_free(NodeId id) {
   --chunk_live_[id >> kChunkBits];
 }
 
-void Arena::release(NodeId id) {
-  if (--node(id).refs != 0) return;
+void Arena::free_graph(NodeId id) {
   // [A2] Recursive twin:  free(n): for o in operands(n): if --o.refs == 0: free(o)
   release_stack_.push_back(id);
   while (!release_stack_.empty()) {
@@ -75,8 +54,11 @@ void Arena::release(NodeId id) {
       operand_array_bytes_ -= (n.operands.many[0] + 1) * sizeof(NodeId);
       delete[] n.operands.many;
     }
-    if (n.flags & flag::kAnnotated) annotations_.erase(dead);
-    if (n.flags & flag::kCachedOrder) orders_.erase(dead);
+    if (n.flags & (flag::kAnnotated | flag::kCachedOrder | flag::kOutOfOrder)) {
+      if (n.flags & flag::kAnnotated) annotations_.erase(dead);
+      if (n.flags & flag::kCachedOrder) orders_.erase(dead);
+      if (n.flags & flag::kOutOfOrder) --out_of_order_;
+    }
     n.op = Op::Leaf;
     n.flags = 0;
     mark_free(dead);

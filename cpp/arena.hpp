@@ -10,6 +10,9 @@
 // [A4] Order. allocate() hands out the lowest free slot. A graph freed and rebuilt (a training
 //      loop) therefore gets the same ascending slots back and keeps its memory layout; but ids
 //      are not creation order in general, and nothing may assume operands have smaller ids.
+//      Nodes that break "operands have smaller ids" carry flag::kOutOfOrder and are counted
+//      (out_of_order_nodes()); while none is live, descending ids are a reverse topological
+//      order of every graph, which backward.cpp's fastest sweep relies on.
 // [A5] Failure. Ops validate and compute before allocating; on error the Arena is unchanged.
 // [A6] Threads. Single-threaded: every entry point runs with the GIL held. The Arena is a
 //      process-wide object that is never destroyed, so Values freed late at interpreter exit
@@ -22,6 +25,10 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#if defined(_MSC_VER)
+#include <intrin.h>
+#endif
 
 #include "node.hpp"
 
@@ -63,13 +70,48 @@ class Arena {
   Node& node(NodeId id) { return chunks_[id >> kChunkBits][id & (kChunkSize - 1)]; }
   const Node& node(NodeId id) const { return chunks_[id >> kChunkBits][id & (kChunkSize - 1)]; }
 
-  // A zeroed Leaf with refs == 0: the caller acquires it (a Value or an operand slot) at once.
-  NodeId allocate(double data);
+  // A Leaf holding `data`, refs == 0: the caller acquires it (a Value or an operand slot) at once.
+  NodeId allocate(double data) {
+    std::size_t s = summary_from_;
+    while (s < free_summary_.size() && free_summary_[s] == 0) ++s;
+    if (s == free_summary_.size()) grow();
+    summary_from_ = s;
+    const std::size_t w = 64 * s + lowest_bit(free_summary_[s]);
+    const NodeId id = static_cast<NodeId>(64 * w + lowest_bit(free_words_[w]));
+    free_words_[w] &= free_words_[w] - 1;
+    if (free_words_[w] == 0) free_summary_[s] &= ~(std::uint64_t{1} << (w % 64));
+    ++live_;
+    ++chunk_live_[id >> kChunkBits];
+    Node& n = node(id);
+    n.data = data;
+    n.grad = 0.0;
+    n.handle = nullptr;
+    n.refs = 0;
+    n.op = Op::Leaf;
+    n.flags = 0;
+    n.mark = 0;
+    return id;
+  }
   // Makes `n` n-ary with room for `count` operands; returns where to write them.
   NodeId* allocate_operands(Node& n, std::size_t count);
 
   void acquire(NodeId id) { ++node(id).refs; }
-  void release(NodeId id);  // [A2]
+
+  // Records that `user` holds `operand` ([A1]) and keeps the [A4] order count.
+  void add_operand(NodeId user, NodeId operand) {
+    acquire(operand);
+    if (operand >= user) {
+      Node& n = node(user);
+      if (!(n.flags & flag::kOutOfOrder)) {
+        n.flags |= flag::kOutOfOrder;
+        ++out_of_order_;
+      }
+    }
+  }
+  std::size_t out_of_order_nodes() const { return out_of_order_; }
+  void release(NodeId id) {
+    if (--node(id).refs == 0) free_graph(id);
+  }
 
   const Annotation* annotation(NodeId id) const;
   Annotation& annotate(NodeId id);
@@ -96,7 +138,17 @@ class Arena {
   void trim();
 
  private:
+  static unsigned lowest_bit(std::uint64_t x) {  // x != 0
+#if defined(_MSC_VER)
+    unsigned long index;
+    _BitScanForward64(&index, x);
+    return static_cast<unsigned>(index);
+#else
+    return static_cast<unsigned>(__builtin_ctzll(x));
+#endif
+  }
   void grow();
+  void free_graph(NodeId id);  // [A2]
   void mark_free(NodeId id);
 
   std::vector<std::unique_ptr<Node[]>> chunks_;
@@ -108,6 +160,7 @@ class Arena {
   std::uint16_t walk_epoch_ = 0;
   std::size_t summary_from_ = 0;  // every summary word below this index is zero
   std::size_t live_ = 0;
+  std::size_t out_of_order_ = 0;
   std::size_t operand_array_bytes_ = 0;
   std::vector<NodeId> release_stack_;
   std::unordered_map<NodeId, Annotation> annotations_;

@@ -53,18 +53,38 @@ void topological_order(Arena& arena, NodeId root, std::vector<NodeId>& order) {
 
 namespace {
 
-// Fast path. When every operand has a smaller id than its user (the common case: allocate()
+// Fast paths. When every operand has a smaller id than its user (the common case: allocate()
 // hands out ascending slots, arena.hpp [A4]), descending id order is a reverse topological
-// order, and the sweep is two sequential scans with no order vector and no stack.
-// Scan 1 marks what is reachable from `root` and checks the premise; it returns the lowest
-// reachable id, or `root + 1` when some operand's id is not smaller than its user's, in which
-// case nothing was swept yet and the caller falls back to the explicit order.
+// order: the sweep scans ids down from the root, propagating through the Nodes marked as
+// reachable and marking their operands, with no order vector and no stack.
+
+// One scan, when no live Node breaks the order (Arena::out_of_order_nodes() == 0).
+void sweep_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
+  arena.node(root).mark = epoch;
+  std::size_t pending = 1;  // marked, not yet swept
+  for (NodeId id = root;; --id) {
+    const Node& n = arena.node(id);
+    if (n.mark != epoch) continue;
+    propagate(arena, n);
+    for (NodeId o : visible_operands(n)) {
+      Node& operand = arena.node(o);
+      if (operand.mark != epoch) {
+        operand.mark = epoch;
+        ++pending;
+      }
+    }
+    if (--pending == 0) return;
+  }
+}
+
+// Otherwise a first scan marks what is reachable and checks the order for this graph; it
+// returns the lowest reachable id, or `root + 1` when the order does not hold here (nothing has
+// been swept: the caller falls back to the explicit topological order).
 NodeId mark_reachable_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
   arena.node(root).mark = epoch;
   std::size_t pending = 1;  // marked, not yet scanned
-  NodeId id = root;
-  for (;; --id) {
-    Node& n = arena.node(id);
+  for (NodeId id = root;; --id) {
+    const Node& n = arena.node(id);
     if (n.mark != epoch) continue;
     for (NodeId o : visible_operands(n)) {
       if (o >= id) return root + 1;
@@ -82,8 +102,12 @@ NodeId mark_reachable_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
 
 void backward(Arena& arena, NodeId root) {
   const std::uint16_t epoch = arena.begin_walk();
-  const NodeId lowest = mark_reachable_by_id(arena, root, epoch);
   arena.node(root).grad = 1.0;
+  if (arena.out_of_order_nodes() == 0) {
+    sweep_by_id(arena, root, epoch);
+    return;
+  }
+  const NodeId lowest = mark_reachable_by_id(arena, root, epoch);
   if (lowest <= root) {
     for (NodeId id = root + 1; id-- > lowest;) {
       const Node& n = arena.node(id);

@@ -35,11 +35,14 @@ std::vector<NodeId> Network::forward(const std::vector<NodeId>& inputs) const {
     for (std::size_t j = 0; j < layer.nout; ++j) {
       const NodeId* w = &layer.weights[j * layer.nin];
       NodeId act = layer.biases[j];
+      double sum = arena_.node(act).data;
       for (std::size_t i = 0; i < layer.nin; ++i) {
-        const NodeId product = mul(arena_, Operand::of(w[i]), Operand::of(x[i]));
-        act = add(arena_, Operand::of(act), Operand::of(product));
+        const double p = arena_.node(w[i]).data * arena_.node(x[i]).data;
+        const NodeId product = make_node(arena_, Op::Mul, p, w[i], x[i]);
+        sum = sum + p;
+        act = make_node(arena_, Op::Add, sum, act, product);
       }
-      if (layer.nonlin) act = unary(arena_, Op::Relu, act);
+      if (layer.nonlin) act = make_node(arena_, Op::Relu, sum < 0 ? 0.0 : sum, act);
       arena_.acquire(act);
       y.push_back(act);
     }

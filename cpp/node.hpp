@@ -34,6 +34,7 @@ namespace flag {
 inline constexpr std::uint8_t kAnnotated = 2;    // has an entry in Arena::annotations_
 inline constexpr std::uint8_t kIntConstant = 4;  // a constant leaf written as an int (`a ** 2`)
 inline constexpr std::uint8_t kCachedOrder = 8;  // has an entry in Arena::orders_
+inline constexpr std::uint8_t kOutOfOrder = 16;  // some operand's id is not below this Node's
 }  // namespace flag
 
 struct Node {

@@ -13,21 +13,13 @@ NodeId materialize(Arena& arena, const Operand& x) {
   return id;
 }
 
-// Allocates the result of a unary or binary op whose value is already computed [A5]. Under
-// no_grad() the result is a plain leaf.
-NodeId record(Arena& arena, Op op, double data, std::initializer_list<Operand> operands) {
+// Records `op` over operands that may still be plain numbers: they become leaves now that the
+// value is known to be valid [A5].
+NodeId record(Arena& arena, Op op, double data, const Operand& a, const Operand& b) {
   if (!arena.recording()) return leaf(arena, data);
-  NodeId ids[2];
-  std::size_t n = 0;
-  for (const Operand& x : operands) ids[n++] = materialize(arena, x);
-  const NodeId id = arena.allocate(data);
-  Node& out = arena.node(id);
-  out.op = op;
-  for (std::size_t i = 0; i < n; ++i) {
-    out.operands.pair[i] = ids[i];
-    arena.acquire(ids[i]);
-  }
-  return id;
+  const NodeId ia = materialize(arena, a);
+  const NodeId ib = materialize(arena, b);
+  return make_node(arena, op, data, ia, ib);
 }
 
 double sigmoid(double x) {
@@ -88,27 +80,27 @@ NodeId leaf(Arena& arena, double data) { return arena.allocate(data); }
 
 NodeId add(Arena& arena, Operand a, Operand b) {
   const double x[2] = {a.value(arena), b.value(arena)};
-  return record(arena, Op::Add, evaluate(Op::Add, x, 2), {a, b});
+  return record(arena, Op::Add, evaluate(Op::Add, x, 2), a, b);
 }
 
 NodeId mul(Arena& arena, Operand a, Operand b) {
   const double x[2] = {a.value(arena), b.value(arena)};
-  return record(arena, Op::Mul, evaluate(Op::Mul, x, 2), {a, b});
+  return record(arena, Op::Mul, evaluate(Op::Mul, x, 2), a, b);
 }
 
 NodeId pow_const(Arena& arena, Operand a, Operand k) {
   const double x[2] = {a.value(arena), k.constant};
-  return record(arena, Op::PowConst, evaluate(Op::PowConst, x, 2), {a, k});
+  return record(arena, Op::PowConst, evaluate(Op::PowConst, x, 2), a, k);
 }
 
 NodeId pow(Arena& arena, Operand base, Operand exponent) {
   const double x[2] = {base.value(arena), exponent.value(arena)};
-  return record(arena, Op::Pow, evaluate(Op::Pow, x, 2), {base, exponent});
+  return record(arena, Op::Pow, evaluate(Op::Pow, x, 2), base, exponent);
 }
 
 NodeId unary(Arena& arena, Op op, NodeId a) {
   const double x = arena.node(a).data;
-  return record(arena, op, evaluate(op, &x, 1), {Operand::of(a)});
+  return make_node(arena, op, evaluate(op, &x, 1), a);
 }
 
 NodeId sum(Arena& arena, const NodeId* ids, std::size_t n) {
@@ -121,7 +113,7 @@ NodeId sum(Arena& arena, const NodeId* ids, std::size_t n) {
   NodeId* slots = arena.allocate_operands(out, n);
   for (std::size_t i = 0; i < n; ++i) {
     slots[i] = ids[i];
-    arena.acquire(ids[i]);
+    arena.add_operand(id, ids[i]);
   }
   return id;
 }
@@ -134,7 +126,7 @@ NodeId custom(Arena& arena, double data, const NodeId* children, std::size_t n, 
     NodeId* slots = arena.allocate_operands(out, n);
     for (std::size_t i = 0; i < n; ++i) {
       slots[i] = children[i];
-      arena.acquire(children[i]);
+      arena.add_operand(id, children[i]);
     }
   }
   if (!op.empty()) arena.annotate(id).op = std::move(op);

@@ -37,6 +37,20 @@ double python_pow(double base, double exponent);
 // Forward value of `op` from operand values, with Python's errors. Used to build and recompute.
 double evaluate(Op op, const double* x, std::size_t n);
 
+// Records a unary (b unused) or binary op whose value is already computed and valid [A5].
+// Under no_grad() the result is a plain leaf.
+inline NodeId make_node(Arena& arena, Op op, double data, NodeId a, NodeId b = 0) {
+  const NodeId id = arena.allocate(data);
+  if (!arena.recording()) return id;
+  Node& out = arena.node(id);
+  out.op = op;
+  out.operands.pair[0] = a;
+  out.operands.pair[1] = b;
+  arena.add_operand(id, a);
+  if (owned_arity(op) == 2) arena.add_operand(id, b);
+  return id;
+}
+
 NodeId leaf(Arena& arena, double data);
 NodeId add(Arena& arena, Operand a, Operand b);
 NodeId mul(Arena& arena, Operand a, Operand b);
@@ -53,6 +67,9 @@ NodeId truediv(Arena& arena, Operand a, Operand b);  // a * b**-1
 
 // The local derivative of `out`'s op, accumulated into its operands. Inline: backward.cpp's
 // sweep calls it once per node.
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
 inline void propagate(Arena& arena, const Node& out) {
   const double g = out.grad;
   const NodeId* o = out.operands.pair;

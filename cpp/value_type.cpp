@@ -6,6 +6,7 @@
 
 #include "arena.hpp"
 #include "backward.hpp"
+#include "graph_reuse.hpp"
 #include "ops.hpp"
 
 namespace arenagrad::python {
@@ -24,6 +25,26 @@ PyObject* real_abc() {
     return r;
   }();
   return real;
+}
+
+// Types already found to be numbers.Real (numpy's scalars), so that the ABC check, which costs
+// far more than the op, runs once per type.
+constexpr int kKnownRealTypes = 8;
+PyTypeObject* known_real_types[kKnownRealTypes] = {};
+
+bool is_known_real(PyTypeObject* type) {
+  for (PyTypeObject* t : known_real_types)
+    if (t == type) return true;
+  return false;
+}
+
+void remember_real(PyTypeObject* type) {
+  for (PyTypeObject*& t : known_real_types)
+    if (!t) {
+      Py_INCREF(type);
+      t = type;
+      return;
+    }
 }
 
 // A Value of another engine (micrograd's, arenagrad.reference's): mixing them is a TypeError.
@@ -107,6 +128,21 @@ PyObject* backward_method(PyObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
+PyObject* recompute_method(PyObject* self, PyObject*) {
+  try {
+    recompute(arena(), id_of(self));
+  } catch (...) {
+    set_python_error();
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* zero_grad_method(PyObject* self, PyObject*) {
+  zero_grad(arena(), id_of(self));
+  Py_RETURN_NONE;
+}
+
 // micrograd's per-node closure: applies this node's local derivative once.
 PyObject* local_backward_method(PyObject* self, PyObject*) {
   propagate(arena(), node_of(self));
@@ -144,6 +180,11 @@ PyMethodDef value_methods[] = {
     {"backward", backward_method, METH_NOARGS,
      "Sets self.grad = 1 and accumulates (+=) d self / d node into every node below it, "
      "in reverse topological order. Iterative: any depth."},
+    {"recompute", recompute_method, METH_NOARGS,
+     "Re-evaluates every node of this graph from its leaves' current data (same numbers as "
+     "rebuilding), over a cached topological order; allocates nothing after the first call."},
+    {"zero_grad", zero_grad_method, METH_NOARGS,
+     "Sets grad = 0 on every node of this graph, itself included (before reusing it)."},
     {"_backward", local_backward_method, METH_NOARGS,
      "Applies this node's local derivative once (micrograd's closure)."},
     {"__reduce__", reduce_method, METH_NOARGS, nullptr},
@@ -279,6 +320,43 @@ PyObject* value_new(PyTypeObject*, PyObject* args, PyObject* kwargs) {
   return value;
 }
 
+// Value(x): the common call, without keyword parsing.
+PyObject* value_vectorcall(PyObject* type, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
+  const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (nargs == 1 && !kwnames) {
+    double x;
+    bool is_int;
+    const int read = read_number(args[0], x, is_int);
+    if (read == 1) {
+      try {
+        return wrap(leaf(arena(), x));
+      } catch (...) {
+        set_python_error();
+        return nullptr;
+      }
+    }
+    if (read < 0) return nullptr;
+  }
+  PyObject* tuple = PyTuple_New(nargs);
+  if (!tuple) return nullptr;
+  for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+  PyObject* kwargs = nullptr;
+  if (kwnames) {
+    kwargs = PyDict_New();
+    for (Py_ssize_t i = 0; kwargs && i < PyTuple_GET_SIZE(kwnames); ++i)
+      if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
+        Py_CLEAR(kwargs);
+    if (!kwargs) {
+      Py_DECREF(tuple);
+      return nullptr;
+    }
+  }
+  PyObject* value = value_new(reinterpret_cast<PyTypeObject*>(type), tuple, kwargs);
+  Py_DECREF(tuple);
+  Py_XDECREF(kwargs);
+  return value;
+}
+
 void value_dealloc(PyObject* self) {
   Arena& a = arena();
   const NodeId id = id_of(self);
@@ -319,6 +397,7 @@ PyTypeObject ValueType = [] {
   t.tp_doc = "Value(data, _children=(), _op='', label='')\n\n"
              "A scalar that records how it was computed, micrograd's Value backed by a C++ arena.";
   t.tp_new = value_new;
+  t.tp_vectorcall = value_vectorcall;
   t.tp_dealloc = value_dealloc;
   t.tp_repr = value_repr;
   t.tp_as_number = &value_as_number;
@@ -354,10 +433,13 @@ int read_number(PyObject* obj, double& out, bool& is_int) {
     return out == -1.0 && PyErr_Occurred() ? -1 : 1;
   }
   if (is_value(obj) || PyUnicode_Check(obj) || PyComplex_Check(obj)) return 0;
-  PyObject* real = real_abc();
-  if (!real) return -1;
-  const int is_real = PyObject_IsInstance(obj, real);
-  if (is_real <= 0) return is_real;
+  if (!is_known_real(Py_TYPE(obj))) {
+    PyObject* real = real_abc();
+    if (!real) return -1;
+    const int is_real = PyObject_IsInstance(obj, real);
+    if (is_real <= 0) return is_real;
+    remember_real(Py_TYPE(obj));
+  }
   out = PyFloat_AsDouble(obj);
   if (out == -1.0 && PyErr_Occurred()) return -1;
   is_int = PyIndex_Check(obj);

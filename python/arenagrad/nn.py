@@ -80,12 +80,13 @@ class MLP(Module):
         sz = [nin] + nouts
         self.layers = [Layer(sz[i], sz[i+1], nonlin=i != len(nouts)-1) for i in range(len(nouts))]
         self._net = Network(self._layer_specs())
+        self._parameters = [p for layer in self.layers for p in layer.parameters()]
 
     def __call__(self, x):
         return self._net(x)
 
     def parameters(self):
-        return [p for layer in self.layers for p in layer.parameters()]
+        return list(self._parameters)  # the same Values every call, in micrograd's order
 
     def _layer_specs(self):
         return [spec for layer in self.layers for spec in layer._layer_specs()]

@@ -1,0 +1,17 @@
+// Re-evaluating a graph that was built once: after its leaves change, recompute() gives every
+// node the value a rebuild would give, over a topological order cached per root, allocating
+// nothing after the first call.
+#pragma once
+
+#include "arena.hpp"
+
+namespace arenagrad {
+
+// Forward values of every node under `root`, from the current leaves. On a Python float error
+// (ArithmeticFault) every value is restored and the exception propagates [A5].
+void recompute(Arena& arena, NodeId root);
+
+// grad = 0 for every node under `root` (itself included): what a rebuilt graph starts from.
+void zero_grad(Arena& arena, NodeId root);
+
+}  // namespace arenagrad
