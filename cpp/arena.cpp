@@ -74,6 +74,10 @@ std::uint16_t Arena::begin_walk() {
   return walk_epoch_;
 }
 
+void Arena::poll_interrupt() const {
+  if (interrupt_poll && interrupt_poll()) throw Interrupted{};
+}
+
 const Annotation* Arena::annotation(NodeId id) const {
   if (!(node(id).flags & flag::kAnnotated)) return nullptr;
   return &annotations_.at(id);

@@ -56,6 +56,9 @@ struct Annotation {
   std::string op;
 };
 
+// Thrown by Arena::poll_interrupt() when the installed poll asks to stop.
+struct Interrupted {};
+
 struct MemoryStats {
   std::size_t live_nodes;
   std::size_t capacity;  // node slots allocated
@@ -127,6 +130,12 @@ class Arena {
   // Depth of nested no_grad() blocks; ops record operands only at depth 0.
   int no_grad_depth = 0;
   bool recording() const { return no_grad_depth == 0; }
+
+  // Long walks call this every kPollInterval nodes; a true result aborts the walk by throwing
+  // Interrupted (value_type.cpp installs Python's signal check, so Ctrl-C stops a long backward).
+  static constexpr std::size_t kPollInterval = std::size_t{1} << 20;
+  bool (*interrupt_poll)() = nullptr;
+  void poll_interrupt() const;
 
   // Reused buffers of the backward walk (backward.cpp), kept here so memory_stats counts them.
   std::vector<NodeId> order_scratch;

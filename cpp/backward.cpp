@@ -24,7 +24,12 @@ void topological_order(Arena& arena, NodeId root, std::vector<NodeId>& order) {
   order.clear();
   stack.clear();
   stack.push_back(root);
+  std::size_t until_poll = Arena::kPollInterval;
   while (!stack.empty()) {
+    if (--until_poll == 0) {
+      arena.poll_interrupt();
+      until_poll = Arena::kPollInterval;
+    }
     const NodeId top = stack.back();
     if (top & kExpanded) {
       stack.pop_back();
@@ -63,6 +68,7 @@ void sweep_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
   arena.node(root).mark = epoch;
   std::size_t pending = 1;  // marked, not yet swept
   for (NodeId id = root;; --id) {
+    if ((id & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
     const Node& n = arena.node(id);
     if (n.mark != epoch) continue;
     propagate(arena, n);
@@ -84,6 +90,7 @@ NodeId mark_reachable_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
   arena.node(root).mark = epoch;
   std::size_t pending = 1;  // marked, not yet scanned
   for (NodeId id = root;; --id) {
+    if ((id & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
     const Node& n = arena.node(id);
     if (n.mark != epoch) continue;
     for (NodeId o : visible_operands(n)) {
@@ -110,6 +117,7 @@ void backward(Arena& arena, NodeId root) {
   const NodeId lowest = mark_reachable_by_id(arena, root, epoch);
   if (lowest <= root) {
     for (NodeId id = root + 1; id-- > lowest;) {
+      if ((id & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
       const Node& n = arena.node(id);
       if (n.mark == epoch) propagate(arena, n);
     }
@@ -117,7 +125,10 @@ void backward(Arena& arena, NodeId root) {
   }
   std::vector<NodeId>& order = arena.order_scratch;
   topological_order(arena, root, order);
-  for (auto it = order.rbegin(); it != order.rend(); ++it) propagate(arena, arena.node(*it));
+  for (std::size_t i = order.size(); i-- > 0;) {
+    if ((i & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
+    propagate(arena, arena.node(order[i]));
+  }
 }
 
 }  // namespace arenagrad

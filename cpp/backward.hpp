@@ -11,7 +11,8 @@ namespace arenagrad {
 void topological_order(Arena& arena, NodeId root, std::vector<NodeId>& order);
 
 // micrograd's backward(): root.grad = 1, then each Node's local derivative in reverse
-// topological order, accumulating (+=) into operands; no grad is ever zeroed.
+// topological order, accumulating (+=) into operands; no grad is ever zeroed. Polls for
+// interrupts (Arena::interrupt_poll); an interrupted sweep leaves grads partly accumulated.
 void backward(Arena& arena, NodeId root);
 
 }  // namespace arenagrad

@@ -390,7 +390,8 @@ PyNumberMethods value_as_number = [] {
 }  // namespace
 
 PyTypeObject ValueType = [] {
-  PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
+  PyTypeObject t{};
+  Py_SET_REFCNT(&t, 1);  // what PyVarObject_HEAD_INIT does for a static type
   t.tp_name = "arenagrad.engine.Value";
   t.tp_basicsize = sizeof(PyValue);
   t.tp_flags = Py_TPFLAGS_DEFAULT;
@@ -454,6 +455,9 @@ void set_python_error() {
                      : fault.kind == ArithmeticFault::Kind::Overflow   ? PyExc_OverflowError
                                                                        : PyExc_ValueError;
     PyErr_SetString(type, fault.message);
+  } catch (const Interrupted&) {
+    // the poll (PyErr_CheckSignals) has set the Python exception, e.g. KeyboardInterrupt
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyboardInterrupt, "interrupted");
   } catch (const std::bad_alloc&) {
     PyErr_NoMemory();
   } catch (const std::exception& e) {
@@ -463,6 +467,7 @@ void set_python_error() {
 
 bool add_value_type(PyObject* module) {
   if (PyType_Ready(&ValueType) < 0) return false;
+  arena().interrupt_poll = [] { return PyErr_CheckSignals() != 0; };
   // numpy defers to Value's reflected operators (`np.float64(2) * v`) instead of wrapping v in an
   // object array.
   if (PyDict_SetItemString(ValueType.tp_dict, "__array_ufunc__", Py_None) < 0) return false;
