@@ -104,14 +104,14 @@ def test_input_values_are_operands_value_inputs():
     random.seed(3)
     x = [ag_engine.Value(0.5), ag_engine.Value(-2.0)]
     out = ag_nn.Neuron(2, nonlin=False)(x)
-    reachable, stack = set(), [out]
+    reachable, stack = {}, [out]  # id -> Value: holding them keeps the ids unique
     while stack:
         v = stack.pop()
         for c in v._prev:
             if id(c) not in reachable:
-                reachable.add(id(c))
+                reachable[id(c)] = c
                 stack.append(c)
-    assert id(x[0]) in reachable and id(x[1]) in reachable
+    assert reachable.get(id(x[0])) is x[0] and reachable.get(id(x[1])) is x[1]
 
 
 # ---- training trajectories ----
