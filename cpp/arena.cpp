@@ -19,7 +19,6 @@ void Arena::grow() {
   // NodeIds must stay below 2^31: backward.cpp tags stack entries with the top bit.
   if (chunks_.size() >= (std::size_t{1} << (31 - kChunkBits))) throw std::bad_alloc();
   chunks_.emplace_back(new Node[kChunkSize]);
-  chunk_live_.push_back(0);
   free_words_.resize(free_words_.size() + kWordsPerChunk, ~std::uint64_t{0});
   free_summary_.resize(free_summary_.size() + kSummaryPerChunk, ~std::uint64_t{0});
 }
@@ -38,7 +37,6 @@ void Arena::mark_free(NodeId id) {
   free_summary_[s] |= std::uint64_t{1} << (w % 64);
   summary_from_ = std::min(summary_from_, s);
   --live_;
-  --chunk_live_[id >> kChunkBits];
 }
 
 void Arena::free_graph(NodeId id) {
@@ -109,9 +107,12 @@ MemoryStats Arena::memory_stats() const {
 }
 
 void Arena::trim() {
-  while (chunks_.size() > 1 && chunk_live_.back() == 0) {
+  const auto last_chunk_is_free = [this] {
+    return std::all_of(free_words_.end() - kWordsPerChunk, free_words_.end(),
+                       [](std::uint64_t word) { return word == ~std::uint64_t{0}; });
+  };
+  while (chunks_.size() > 1 && last_chunk_is_free()) {
     chunks_.pop_back();
-    chunk_live_.pop_back();
     free_words_.resize(free_words_.size() - kWordsPerChunk);
     free_summary_.resize(free_summary_.size() - kSummaryPerChunk);
   }

@@ -84,7 +84,6 @@ class Arena {
     free_words_[w] &= free_words_[w] - 1;
     if (free_words_[w] == 0) free_summary_[s] &= ~(std::uint64_t{1} << (w % 64));
     ++live_;
-    ++chunk_live_[id >> kChunkBits];
     Node& n = node(id);
     n.data = data;
     n.grad = 0.0;
@@ -161,7 +160,6 @@ class Arena {
   void mark_free(NodeId id);
 
   std::vector<std::unique_ptr<Node[]>> chunks_;
-  std::vector<std::uint32_t> chunk_live_;  // live Nodes per chunk, for trim()
   // Two-level free bitmap for lowest-free-first allocation [A4]: bit i of free_words_[w] is set
   // when slot 64*w+i is free; bit j of free_summary_[s] is set when free_words_[64*s+j] != 0.
   std::vector<std::uint64_t> free_words_;

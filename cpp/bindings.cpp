@@ -16,12 +16,14 @@ using namespace arenagrad;
 
 namespace {
 
-// Reads an iterable of Values and numbers without allocating anything, so that a bad element
-// leaves the arena unchanged [A5].
-std::vector<Operand> read_operands(const py::iterable& items) {
+// Reads an iterable of Values and numbers without allocating nodes, so that a bad element
+// leaves the arena unchanged [A5]. The Values are appended to `keep`: an iterator's items may
+// be temporaries (a generator's `x*x`) whose Nodes must outlive the read.
+std::vector<Operand> read_operands(const py::iterable& items, std::vector<py::object>& keep) {
   std::vector<Operand> operands;
   for (py::handle item : items) {
     if (python::is_value(item.ptr())) {
+      keep.push_back(py::reinterpret_borrow<py::object>(item));
       operands.push_back(Operand::of(python::id_of(item.ptr())));
       continue;
     }
@@ -38,11 +40,11 @@ std::vector<Operand> read_operands(const py::iterable& items) {
 }
 
 py::object sum_values(const py::iterable& items) {
-  std::vector<Operand> operands = read_operands(items);
-  Arena& a = arena();
-  // Constants become leaves held by `keep` until the Sum node owns them.
-  std::vector<NodeId> ids;
+  // `keep` holds every operand (constants become leaves) until the Sum node owns them.
   std::vector<py::object> keep;
+  std::vector<Operand> operands = read_operands(items, keep);
+  Arena& a = arena();
+  std::vector<NodeId> ids;
   for (const Operand& x : operands) {
     if (x.is_constant) {
       keep.push_back(py::reinterpret_steal<py::object>(python::wrap(leaf(a, x.constant))));
@@ -74,10 +76,11 @@ void release_all(const std::vector<NodeId>& ids) {
 
 // micrograd's input `x`: a list or tuple of floats or Values, a 1-D numpy array, or a single
 // Value or number (what a one-neuron Layer returns).
-std::vector<Operand> read_input(py::handle x, std::size_t nin) {
+// The Values read are appended to `keep`.
+std::vector<Operand> read_input(py::handle x, std::size_t nin, std::vector<py::object>& keep) {
   std::vector<Operand> operands;
   if (python::is_value(x.ptr()) || PyFloat_Check(x.ptr()) || PyLong_Check(x.ptr())) {
-    operands = read_operands(py::make_tuple(x));
+    operands = read_operands(py::make_tuple(x), keep);
   } else if (py::isinstance<py::array>(x)) {
     auto array = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(x);
     if (!array) throw py::type_error("x must be a numeric numpy array");
@@ -86,7 +89,7 @@ std::vector<Operand> read_input(py::handle x, std::size_t nin) {
                             std::to_string(array.ndim()) + " dimensions");
     for (py::ssize_t i = 0; i < array.shape(0); ++i) operands.push_back(Operand::number(array.at(i)));
   } else if (py::isinstance<py::list>(x) || py::isinstance<py::tuple>(x)) {
-    operands = read_operands(py::reinterpret_borrow<py::iterable>(x));
+    operands = read_operands(py::reinterpret_borrow<py::iterable>(x), keep);
   } else {
     throw py::type_error(std::string("x must be a list or tuple of numbers or Values, or a 1-D "
                                      "numpy array, not '") + Py_TYPE(x.ptr())->tp_name + "'");
@@ -99,7 +102,8 @@ std::vector<Operand> read_input(py::handle x, std::size_t nin) {
 
 // One sample through the network: a Value when the last layer has one neuron, else a list.
 py::object network_call(const Network& net, py::handle x) {
-  const std::vector<NodeId> inputs = hold_inputs(read_input(x, net.nin()));
+  std::vector<py::object> keep;
+  const std::vector<NodeId> inputs = hold_inputs(read_input(x, net.nin(), keep));
   const std::vector<NodeId> outputs = net.forward(inputs);
   py::list values;
   for (NodeId id : outputs) values.append(py::reinterpret_steal<py::object>(python::wrap(id)));

@@ -25,6 +25,17 @@ Network::~Network() {
 }
 
 std::vector<NodeId> Network::forward(const std::vector<NodeId>& inputs) const {
+  if (!arena_.recording()) {  // no_grad(): the outputs as leaves, no intermediate nodes
+    std::vector<double> x(inputs.size()), y(nout());
+    for (std::size_t i = 0; i < inputs.size(); ++i) x[i] = arena_.node(inputs[i]).data;
+    predict(x.data(), 1, y.data());
+    std::vector<NodeId> outputs;
+    for (double value : y) {
+      outputs.push_back(leaf(arena_, value));
+      arena_.acquire(outputs.back());
+    }
+    return outputs;
+  }
   // Invariant: every id in `x` carries one count taken here (except the caller's inputs), so no
   // intermediate Node is freed before the next layer holds it, whatever the shapes.
   std::vector<NodeId> x = inputs;

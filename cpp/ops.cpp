@@ -137,17 +137,24 @@ NodeId neg(Arena& arena, NodeId a) {
   return mul(arena, Operand::of(a), Operand::number(-1, true));
 }
 
+// The intermediate (-b, b**-1) is held across the second op: recording, that op takes its own
+// count; under no_grad() it does not, and releasing the hold frees the intermediate.
 NodeId sub(Arena& arena, Operand a, Operand b) {
-  const Operand minus_b = b.is_constant ? Operand::number(-b.constant, b.is_int)
-                                        : Operand::of(neg(arena, b.id));
-  return add(arena, a, minus_b);
+  if (b.is_constant) return add(arena, a, Operand::number(-b.constant, b.is_int));
+  const NodeId minus_b = neg(arena, b.id);
+  arena.acquire(minus_b);
+  const NodeId out = add(arena, a, Operand::of(minus_b));
+  arena.release(minus_b);
+  return out;
 }
 
 NodeId truediv(Arena& arena, Operand a, Operand b) {
-  const Operand one_over_b =
-      b.is_constant ? Operand::number(python_pow(b.constant, -1))
-                    : Operand::of(pow_const(arena, b, Operand::number(-1, true)));
-  return mul(arena, a, one_over_b);
+  if (b.is_constant) return mul(arena, a, Operand::number(python_pow(b.constant, -1)));
+  const NodeId one_over_b = pow_const(arena, b, Operand::number(-1, true));
+  arena.acquire(one_over_b);
+  const NodeId out = mul(arena, a, Operand::of(one_over_b));
+  arena.release(one_over_b);
+  return out;
 }
 
 }  // namespace arenagrad

@@ -59,8 +59,6 @@ SUB_DIV = {"a - b": lambda a, b: a - b, "a / b": lambda a, b: a / b,
            "2 - b": lambda a, b: 2 - b, "2 / b": lambda a, b: 2 / b}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="engine bug: no_grad a - b, a / b leak their intermediate")
 @pytest.mark.parametrize("op", list(SUB_DIV))
 def test_no_grad_sub_div_leave_no_nodes(op):
     a, b = Value(0.5), Value(-1.5)
@@ -357,8 +355,6 @@ def test_sum_of_list_of_temporaries():
 # slots are reused (by the next temporaries, even by the Sum node itself), so the Sum reads and
 # records freed nodes: `arenagrad.sum(x * x for x in [0..4])` gives 66.0 and lists itself in its
 # own _prev. micrograd's own demo writes `sum((p*p for p in model.parameters()))`.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="engine bug: arenagrad.sum(generator) reads freed nodes")
 def test_sum_of_generator_of_temporaries():
     xs = [Value(float(i)) for i in range(5)]
     s = arenagrad.sum(x * x for x in xs)
