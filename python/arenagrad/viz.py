@@ -36,11 +36,11 @@ def trace(root, max_nodes=DEFAULT_MAX_NODES):
             if id(child) not in nodes:
                 nodes[id(child)] = child
                 stack.append(child)
-    if max_nodes is not None and len(nodes) > max_nodes:
-        raise ValueError(
-            f"the graph has {len(nodes)} Value nodes, more than max_nodes={max_nodes}; "
-            f"pass max_nodes={len(nodes)} (or max_nodes=None) to draw it anyway "
-            f"(large drawings render slowly)")
+                if max_nodes is not None and len(nodes) > max_nodes:  # stop early: 1e7 graphs
+                    raise ValueError(
+                        f"the graph has more than max_nodes={max_nodes} Value nodes; pass a "
+                        f"larger max_nodes (or max_nodes=None) to draw it anyway (large "
+                        f"drawings render slowly)")
     return list(nodes.values()), edges
 
 
