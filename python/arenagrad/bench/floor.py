@@ -14,9 +14,10 @@ FLAGS = ["-O3", "-std=c++17", "-ffp-contract=off"]  # the engine's flags (CMakeL
 
 
 def source():
-    """bench/floor.cpp of the source tree this package was installed from (editable), or None."""
+    """bench/floor.cpp of the source tree this package was installed from (editable) or of the
+    current directory (a checkout with a wheel installed), or None."""
     here = pathlib.Path(__file__).resolve()
-    for parent in here.parents:
+    for parent in [*here.parents, pathlib.Path.cwd()]:
         candidate = parent / "bench" / "floor.cpp"
         if candidate.is_file():
             return candidate

@@ -4,24 +4,22 @@ import tracemalloc
 import arenagrad
 
 from .graphs import SHAPES
-from .timing import collect, rss_bytes
+from .timing import collect
 
 
 def arena_bytes_per_node(engine, shape_name, size):
     """memory_stats()['bytes'] / live nodes with one `shape` graph of `size` built and
-    backpropagated (so the backward's scratch is counted), plus the process RSS growth per node."""
+    backpropagated (so the backward's scratch is counted)."""
     shape = SHAPES[shape_name]
     collect()
     arenagrad.trim()
-    rss_before = rss_bytes()
     state = shape.setup(engine, size)
     root, keep = shape.build(engine, state)
     root.backward()
     figures = arenagrad.memory_stats()
     live = figures["live_nodes"]
     result = {"nodes": live, "bytes": figures["bytes"], "bytes_per_node": figures["bytes"] / live,
-              "capacity": figures["capacity"],
-              "rss_bytes_per_node": (rss_bytes() - rss_before) / live}
+              "capacity": figures["capacity"]}
     root = keep = state = None
     collect()
     arenagrad.trim()

@@ -86,12 +86,3 @@ def machine():
         "compiler": sysconfig.get_config_var("CC") or "unknown",
         "python_compiler": platform.python_compiler(),
     }
-
-
-def rss_bytes():
-    """Resident set size of this process, or 0 where /proc is not available."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        return 0
