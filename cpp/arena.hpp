@@ -10,7 +10,7 @@
 // [A4] Order. allocate() hands out the lowest free slot. A graph freed and rebuilt (a training
 //      loop) therefore gets the same ascending slots back and keeps its memory layout; but ids
 //      are not creation order in general, and nothing may assume operands have smaller ids.
-//      Nodes that break "operands have smaller ids" carry flag::kOutOfOrder and are counted
+//      Nodes that break "non-leaf operands have smaller ids" carry flag::kOutOfOrder, counted
 //      (out_of_order_nodes()); while none is live, descending ids are a reverse topological
 //      order of every graph, which backward.cpp's fastest sweep relies on.
 // [A5] Failure. Ops validate and compute before allocating; on error the Arena is unchanged.
@@ -99,10 +99,11 @@ class Arena {
 
   void acquire(NodeId id) { ++node(id).refs; }
 
-  // Records that `user` holds `operand` ([A1]) and keeps the [A4] order count.
+  // Records that `user` holds `operand` ([A1]) and keeps the [A4] order count. A Leaf operand
+  // never breaks the order: it has nothing to pass on, so when it is swept does not matter.
   void add_operand(NodeId user, NodeId operand) {
     acquire(operand);
-    if (operand >= user) {
+    if (operand >= user && node(operand).op != Op::Leaf) {
       Node& n = node(user);
       if (!(n.flags & flag::kOutOfOrder)) {
         n.flags |= flag::kOutOfOrder;

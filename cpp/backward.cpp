@@ -58,10 +58,11 @@ void topological_order(Arena& arena, NodeId root, std::vector<NodeId>& order) {
 
 namespace {
 
-// Fast paths. When every operand has a smaller id than its user (the common case: allocate()
-// hands out ascending slots, arena.hpp [A4]), descending id order is a reverse topological
-// order: the sweep scans ids down from the root, propagating through the Nodes marked as
-// reachable and marking their operands, with no order vector and no stack.
+// Fast paths. When every non-leaf operand has a smaller id than its user (the common case:
+// allocate() hands out ascending slots, arena.hpp [A4]), descending id order is a reverse
+// topological order: the sweep scans ids down from the root, propagating through the Nodes
+// marked as reachable and marking their operands, with no order vector and no stack. Leaves are
+// never marked: they receive their grad from their users and have nothing to pass on.
 
 // One scan, when no live Node breaks the order (Arena::out_of_order_nodes() == 0).
 void sweep_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
@@ -74,7 +75,7 @@ void sweep_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
     propagate(arena, n);
     for (NodeId o : visible_operands(n)) {
       Node& operand = arena.node(o);
-      if (operand.mark != epoch) {
+      if (operand.mark != epoch && operand.op != Op::Leaf) {
         operand.mark = epoch;
         ++pending;
       }
@@ -94,8 +95,9 @@ NodeId mark_reachable_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
     const Node& n = arena.node(id);
     if (n.mark != epoch) continue;
     for (NodeId o : visible_operands(n)) {
-      if (o >= id) return root + 1;
       Node& operand = arena.node(o);
+      if (operand.op == Op::Leaf) continue;
+      if (o >= id) return root + 1;
       if (operand.mark != epoch) {
         operand.mark = epoch;
         ++pending;

@@ -161,6 +161,7 @@ py::dict memory_stats() {
   d["capacity"] = s.capacity;
   d["bytes"] = s.bytes;
   d["node_bytes"] = sizeof(Node);
+  d["out_of_order_nodes"] = arena().out_of_order_nodes();
   return d;
 }
 
@@ -173,7 +174,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("live_nodes", [] { return arena().live_nodes(); },
         "Number of live nodes in the arena (Values and the graph nodes they keep alive).");
   m.def("memory_stats", &memory_stats,
-        "Arena figures: live_nodes, capacity (node slots), bytes (storage + scratch), node_bytes.");
+        "Arena figures: live_nodes, capacity (node slots), bytes (storage + scratch), node_bytes, "
+        "out_of_order_nodes (nodes whose operands were allocated after them; see arena.hpp [A4]).");
   m.def("trim", [] { arena().trim(); },
         "Returns unused trailing arena chunks and scratch buffers to the system.");
   m.def("sum", &sum_values, py::arg("values"),
