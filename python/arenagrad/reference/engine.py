@@ -7,14 +7,18 @@ import math
 import numbers
 
 
+def _is_complex_pow(x, y):
+    """Where Python's float ** returns a complex number: a finite negative base to a finite
+    non-integer power."""
+    return x < 0 and math.isfinite(x) and math.isfinite(y) and y != math.floor(y)
+
+
 def _pow(x, k):
     """Forward x ** k for floats: Python raises ZeroDivisionError (0.0 ** -1) and
-    OverflowError itself; a negative base to a non-integer power gives a complex
-    number in Python, which we refuse."""
-    out = x ** k
-    if isinstance(out, complex):
+    OverflowError itself; where it would give a complex number we raise ValueError."""
+    if _is_complex_pow(x, k):
         raise ValueError(f"negative base {x} to the non-integer power {k}")
-    return out
+    return x ** k
 
 
 def _odd_integer(y):
@@ -23,11 +27,12 @@ def _odd_integer(y):
 
 def _ieee_pow(x, y):
     """x ** y for the backward pass, with C's pow results (inf, nan) instead of exceptions."""
+    if _is_complex_pow(x, y):
+        return math.nan
     try:
-        out = x ** y
+        return x ** y
     except (ZeroDivisionError, OverflowError):
         return math.copysign(math.inf, x) if _odd_integer(y) else math.inf
-    return math.nan if isinstance(out, complex) else out
 
 
 class Value:

@@ -1,0 +1,124 @@
+"""arenagrad's node arena: nodes are reclaimed when nothing refers to them, training loops run
+at a flat node count, and a 1,000,000-deep chain builds, backpropagates and frees without
+recursion."""
+import gc
+
+import pytest
+
+N_DEEP = 1_000_000
+
+
+@pytest.fixture
+def live(arenagrad_pkg):
+    """live() -> the number of live arena nodes after a full collection."""
+    def count():
+        gc.collect()
+        return arenagrad_pkg.live_nodes()
+    return count
+
+
+def test_live_nodes_counts_new_leaves(ag, live):
+    base = live()
+    a, b = ag.Value(1.0), ag.Value(2.0)
+    assert live() == base + 2
+    del a, b
+    assert live() == base
+
+
+def test_live_nodes_return_to_baseline_after_graph_dropped(ag, live):
+    base = live()
+    a, b = ag.Value(2.0), ag.Value(-3.0)
+    L = ((a * b + 10.0) * -2.0).tanh() / (a - b)
+    L.backward()
+    assert live() > base + 2
+    del a, b, L
+    assert live() == base
+
+
+def test_intermediate_kept_alive_by_result(ag, live):
+    base = live()
+    a = ag.Value(2.0)
+    y = (a * 3.0).exp()
+    del a  # y's graph still needs a and a * 3
+    gc.collect()
+    y.backward()
+    (m,) = y._prev
+    (leaf,) = [v for v in m._prev if v.data == 2.0]
+    assert leaf.grad == 3.0 * y.data
+    del m, leaf
+    assert live() == base + 4  # a, 3.0, a*3, exp
+    del y
+    assert live() == base
+
+
+def test_prev_handles_keep_operands_alive(ag, live):
+    base = live()
+    a, b = ag.Value(2.0), ag.Value(3.0)
+    c = a * b
+    ids = {id(a), id(b)}
+    del a, b
+    gc.collect()
+    prev = c._prev
+    assert {id(v) for v in prev} == ids  # the very same Python objects
+    assert sorted(v.data for v in prev) == [2.0, 3.0]
+    c.backward()
+    assert sorted(v.grad for v in prev) == [2.0, 3.0]
+    del c
+    assert live() == base + 2  # held only through `prev`
+    del prev
+    assert live() == base
+
+
+def test_training_loop_runs_at_flat_node_count(ag, live):
+    w, b = ag.Value(0.3), ag.Value(-0.1)
+    xs, ys = [0.5, -1.0, 2.0], [1.0, -2.0, 4.0]
+    counts = []
+    for step in range(10_000):
+        loss = sum(((w * x + b) - y) ** 2 for x, y in zip(xs, ys))
+        w.grad = b.grad = 0.0
+        loss.backward()
+        w.data += -0.01 * w.grad
+        b.data += -0.01 * b.grad
+        if step % 1000 == 999:
+            counts.append(live())
+    assert len(set(counts)) == 1, counts
+    assert abs(w.data - 2.0) < 1e-3  # it did train: y = 2x
+
+
+def test_deep_add_chain_builds_backprops_and_frees(ag, live):
+    base = live()
+    x0, c = ag.Value(1.0), ag.Value(1.0)
+    x = x0
+    for _ in range(N_DEEP):
+        x = x + c
+    assert x.data == 1.0 + N_DEEP
+    x.backward()
+    assert (x0.grad, c.grad) == (1.0, float(N_DEEP))
+    assert live() == base + 2 + N_DEEP
+    del x  # frees a 1e6-deep chain: must not recurse
+    assert live() == base + 2
+
+
+def test_deep_mul_chain_with_constants_frees(ag, live):
+    base = live()
+    x0 = ag.Value(1.0)
+    x = x0
+    for _ in range(N_DEEP // 2):
+        x = x * 1.0 + 0.0
+    x.backward()
+    assert x.data == 1.0 and x0.grad == 1.0
+    del x
+    assert live() == base + 1
+
+
+def test_deep_chain_backward_twice_accumulates(ag, live):
+    n = N_DEEP // 4
+    x0 = ag.Value(0.5)
+    x = x0
+    for _ in range(n):
+        x = x + 1.0
+    x.backward()
+    x.backward()
+    # micrograd's semantics: intermediates keep their grad (1 after the first pass), so on the
+    # second pass the node j steps below the root gets 1 + j; x0 (j = n) ends at 1 + n
+    assert x0.grad == 1.0 + n
