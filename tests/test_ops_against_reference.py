@@ -292,3 +292,12 @@ def test_pow_value_backward_at_zero_base(engine):
     assert y.data == 0.0
     assert a.grad == math.inf
     assert math.isnan(b.grad)  # d/db a**b = a**b log a, NaN for a <= 0 (as torch)
+
+
+@pytest.mark.parametrize("x, want", [(0.0, math.inf), (-0.0, -math.inf)], ids=repr)
+def test_log_backward_at_zero_set_after_forward_is_ieee(engine, x, want):
+    a = engine.Value(1.0)
+    y = a.log()
+    a.data = x  # backward never raises: d log = 1/x is +-inf here, as in C
+    y.backward()
+    assert a.grad == want

@@ -139,7 +139,8 @@ class Value:
         out = Value(math.log(self.data), (self,), 'log')
 
         def _backward():
-            self.grad += (1 / self.data) * out.grad  # d log = 1/x
+            x = self.data  # 1/0 is inf in C (a user may have set x.data = 0 after the forward)
+            self.grad += (1 / x if x != 0 else math.copysign(math.inf, x)) * out.grad  # d log = 1/x
         out._backward = _backward
 
         return out
