@@ -70,6 +70,7 @@ def _same_state(got, want):
 def run_lockstep(ag, arenagrad_pkg, ref, leaves, program):
     """Apply `program` to both engines; check raise-iff and unchanged state on every error.
     Returns the node lists (leaves first) of arenagrad and of the reference."""
+    gc.collect()  # earlier examples' cyclic garbage (tracebacks) must not be freed mid-count
     A, R = [ag.Value(x) for x in leaves], [ref.Value(x) for x in leaves]
     for op, i, j, k in program:
         state, live = _state(A), arenagrad_pkg.live_nodes()
