@@ -18,7 +18,9 @@ Arena& arena() {
 void Arena::grow() {
   // NodeIds must stay below 2^31: backward.cpp tags stack entries with the top bit.
   if (chunks_.size() >= (std::size_t{1} << (31 - kChunkBits))) throw std::bad_alloc();
-  chunks_.emplace_back(new Node[kChunkSize]);
+  // Value-initialized: backward.cpp's scans read the `mark` of every slot in a range, free
+  // slots included, so no slot may hold garbage that could equal a walk's epoch.
+  chunks_.emplace_back(new Node[kChunkSize]());
   free_words_.resize(free_words_.size() + kWordsPerChunk, ~std::uint64_t{0});
   free_summary_.resize(free_summary_.size() + kSummaryPerChunk, ~std::uint64_t{0});
 }

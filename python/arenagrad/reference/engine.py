@@ -120,8 +120,8 @@ class Value:
         t = math.tanh(self.data)  # stable: no overflow for large inputs
         out = Value(t, (self,), 'tanh')
 
-        def _backward():
-            self.grad += (1 - t * t) * out.grad  # d tanh = 1 - t^2
+        def _backward():  # reads out.data, as exp does, so it holds after recompute() too
+            self.grad += (1 - out.data * out.data) * out.grad  # d tanh = 1 - t^2
         out._backward = _backward
 
         return out
@@ -154,8 +154,8 @@ class Value:
             s = e / (1 + e)
         out = Value(s, (self,), 'sigmoid')
 
-        def _backward():
-            self.grad += s * (1 - s) * out.grad  # d sigmoid = s (1 - s)
+        def _backward():  # reads out.data, as exp does
+            self.grad += out.data * (1 - out.data) * out.grad  # d sigmoid = s (1 - s)
         out._backward = _backward
 
         return out
