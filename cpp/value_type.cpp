@@ -1,5 +1,6 @@
 #include "value_type.hpp"
 
+#include <cstring>
 #include <new>
 #include <string>
 #include <vector>
@@ -45,6 +46,11 @@ void remember_real(PyTypeObject* type) {
       t = type;
       return;
     }
+}
+
+bool is_numpy_bool(PyTypeObject* type) {
+  return std::strcmp(type->tp_name, "numpy.bool") == 0 ||
+         std::strcmp(type->tp_name, "numpy.bool_") == 0;
 }
 
 // A Value of another engine (micrograd's, arenagrad.reference's): mixing them is a TypeError.
@@ -293,9 +299,11 @@ PyObject* value_new(PyTypeObject*, PyObject* args, PyObject* kwargs) {
                  Py_TYPE(data)->tp_name);
   if (read != 1) return nullptr;
 
+  // `seq` holds the children until the new node does: an iterator's items may be temporaries.
   std::vector<NodeId> ids;
+  PyObject* seq = nullptr;
   if (children) {
-    PyObject* seq = PySequence_Fast(children, "_children must be an iterable of Values");
+    seq = PySequence_Fast(children, "_children must be an iterable of Values");
     if (!seq) return nullptr;
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); ++i) {
       PyObject* child = PySequence_Fast_GET_ITEM(seq, i);
@@ -307,15 +315,15 @@ PyObject* value_new(PyTypeObject*, PyObject* args, PyObject* kwargs) {
       }
       ids.push_back(id_of(child));
     }
-    Py_DECREF(seq);
   }
   PyObject* value;
   try {
     value = wrap(custom(arena(), x, ids.data(), ids.size(), op));
   } catch (...) {
     set_python_error();
-    return nullptr;
+    value = nullptr;
   }
+  Py_XDECREF(seq);
   if (value && label && set_label(value, label, nullptr) < 0) Py_CLEAR(value);
   return value;
 }
@@ -434,6 +442,12 @@ int read_number(PyObject* obj, double& out, bool& is_int) {
     return out == -1.0 && PyErr_Occurred() ? -1 : 1;
   }
   if (is_value(obj) || PyUnicode_Check(obj) || PyComplex_Check(obj)) return 0;
+  if (is_numpy_bool(Py_TYPE(obj))) {  // a numpy scalar that numbers.Real does not cover
+    const int truth = PyObject_IsTrue(obj);
+    out = truth;
+    is_int = true;
+    return truth < 0 ? -1 : 1;
+  }
   if (!is_known_real(Py_TYPE(obj))) {
     PyObject* real = real_abc();
     if (!real) return -1;

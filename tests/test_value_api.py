@@ -87,7 +87,8 @@ def test_values_have_no_ordering(engine):
 
 @pytest.mark.parametrize("x, want", [
     (np.float32(1.5), 1.5), (np.float64(0.1), 0.1), (np.int64(3), 3.0), (np.int32(-2), -2.0),
-    (True, 1.0), (False, 0.0), (7, 7.0), (-0.0, -0.0),
+    (True, 1.0), (False, 0.0), (7, 7.0), (-0.0, -0.0), (np.bool_(True), 1.0),
+    (np.bool_(False), 0.0),
 ], ids=repr)
 def test_number_types_accepted_as_data(engine, x, want):
     v = engine.Value(x)
@@ -127,3 +128,15 @@ def test_bool_operands_accepted(engine):
     a = engine.Value(1.5)
     assert_same((a + True).data, 2.5)
     assert_same((a * False).data, 0.0)
+    assert_same((a * np.bool_(True)).data, 1.5)
+    assert (a ** np.bool_(True))._op == "**1"
+
+
+def test_constructor_children_from_a_generator_of_temporaries(engine):
+    """The children may be temporaries that only the new Value keeps alive."""
+    xs = [engine.Value(float(i)) for i in range(5)]
+    v = engine.Value(1.0, (x * x for x in xs), "custom")
+    assert sorted(c.data for c in v._prev) == [0.0, 1.0, 4.0, 9.0, 16.0]
+    assert v._op == "custom"
+    v.backward()  # micrograd's hand-made node has no local derivative
+    assert [x.grad for x in xs] == [0.0] * 5

@@ -6,6 +6,11 @@ exactly as micrograd composes it, with Python's float semantics where Python rai
 import math
 import numbers
 
+import numpy as np
+
+# What a Value holds: Python's real numbers and numpy's (numpy's bool is not numbers.Real).
+REAL = (numbers.Real, np.bool_)
+
 
 def _is_complex_pow(x, y):
     """Where Python's float ** returns a complex number: a finite negative base to a finite
@@ -39,7 +44,7 @@ class Value:
     """ stores a single scalar value and its gradient """
 
     def __init__(self, data, _children=(), _op='', label=''):
-        if not isinstance(data, numbers.Real):
+        if not isinstance(data, REAL):
             raise TypeError(f"Value data must be a real number, not {type(data).__name__!r}")
         self.data = float(data)
         self.grad = 0.0
@@ -78,10 +83,10 @@ class Value:
     def __pow__(self, other):
         if isinstance(other, Value):
             return self._pow_value(other)
-        if not isinstance(other, numbers.Real):
+        if not isinstance(other, REAL):
             _operand(other)  # raises TypeError for another engine's Value
             return NotImplemented
-        k = int(other) if isinstance(other, numbers.Integral) else float(other)
+        k = int(other) if isinstance(other, (numbers.Integral, np.bool_)) else float(other)
         out = Value(_pow(self.data, k), (self,), f'**{k}')
 
         def _backward():
@@ -221,7 +226,7 @@ def _operand_or_number(other):
     NotImplemented; another engine's Value is a TypeError."""
     if isinstance(other, Value):
         return other
-    if isinstance(other, numbers.Real):
+    if isinstance(other, REAL):
         return float(other)
     return _operand(other)
 
@@ -230,7 +235,7 @@ def _operand(other):
     """The other operand as a Value: numbers are wrapped, as micrograd does."""
     if isinstance(other, Value):
         return other
-    if isinstance(other, numbers.Real):
+    if isinstance(other, REAL):
         return Value(other)
     if hasattr(other, 'data') and hasattr(other, '_prev'):
         raise TypeError(f"cannot mix a reference Value with a {type(other).__module__}."
