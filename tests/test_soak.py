@@ -1,7 +1,10 @@
 """Short soak (bench/soak.py runs the long one): the demo's training loop and repeated large
 graph rebuilds run at an exactly flat live-node count and bounded RSS."""
 import importlib.util
+import os
 from pathlib import Path
+
+import pytest
 
 import arenagrad
 
@@ -23,6 +26,10 @@ def load_soak():
 
 soak = load_soak()
 
+# Sanitizer runtimes (.ci/sanitize) quarantine freed memory: RSS grows by design there.
+rss_measurable = pytest.mark.skipif(os.environ.get("ARENAGRAD_SANITIZED") == "1",
+                                    reason="RSS is not meaningful under AddressSanitizer")
+
 
 def test_demo_training_live_nodes_flat_every_step():
     """2,000 steps of micrograd's demo on 20 moons points (seed 1337): after every step only
@@ -33,6 +40,7 @@ def test_demo_training_live_nodes_flat_every_step():
         assert live == base + N_PARAMS, f"step {k}: {live - base} nodes alive, want {N_PARAMS}"
 
 
+@rss_measurable
 def test_demo_training_rss_flat_after_warmup():
     rss = []
     for k, _ in soak.demo_steps(DEMO_STEPS, n_samples=20, seed=1337):
@@ -51,6 +59,7 @@ def test_graph_rebuilds_live_nodes_flat_every_rebuild():
         assert live == base + N_PARAMS, f"rebuild {k}: {live - base} nodes alive"
 
 
+@rss_measurable
 def test_graph_rebuilds_rss_flat_after_first():
     rss = [soak.rss_bytes() for _ in soak.graph_rebuilds(REBUILDS, REBUILD_NODES, seed=1337)]
     growth = max(rss[1:]) - rss[1]
