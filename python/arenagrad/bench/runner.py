@@ -100,6 +100,10 @@ def tasks(args, results, notes):
             yield f"demo step {engine.name}", lambda engine=engine, steps=steps: results.setdefault(
                 "demo_step", {}).__setitem__(engine.name,
                                              training.demo_step(engine, args.repeats, steps))
+            if engine is ARENAGRAD:
+                yield "demo step with graph reuse", lambda: results.setdefault(
+                    "demo_step", {}).__setitem__(
+                        "arenagrad_reuse", training.demo_reuse_step(ARENAGRAD, args.repeats, 10))
             yield f"lecture loop {engine.name}", lambda engine=engine: results.setdefault(
                 "lecture_step", {}).__setitem__(engine.name,
                                                 training.lecture_step(engine, args.repeats))
@@ -223,6 +227,14 @@ def report(results, notes, args):
             out(f"   {title:<52} arenagrad {spread(r['arenagrad']['ms_per_step'])}  reference "
                 f"{spread(r['reference']['ms_per_step'])}  reference/arenagrad "
                 f"{ratio(r['reference']['ms_per_step']['median'], r['arenagrad']['ms_per_step']['median'])}")
+        reuse = results["demo_step"].get("arenagrad_reuse")
+        if reuse:
+            ref = results["demo_step"]["reference"]["ms_per_step"]["median"]
+            rebuild = results["demo_step"]["arenagrad"]["ms_per_step"]["median"]
+            out(f"   {'the demo step with graph reuse (recompute())':<52} arenagrad "
+                f"{spread(reuse['ms_per_step'])}  rebuilding/reuse "
+                f"{ratio(rebuild, reuse['ms_per_step']['median'])}  reference/reuse "
+                f"{ratio(ref, reuse['ms_per_step']['median'])}")
         out("")
 
     if "memory" in results:

@@ -97,6 +97,34 @@ def demo_step(engine, repeats, steps):
     return {"ms_per_step": scale(result, 1e-6), "steps_per_sample": steps}
 
 
+def demo_reuse_step(engine, repeats, steps):
+    """ms per step of the same training with graph reuse (arenagrad only): the full-batch loss
+    graph is built once; each step is recompute(), zero_grad(), backward() and the update."""
+    np.random.seed(1337)
+    random.seed(1337)
+    X, y = make_moons(n_samples=100, noise=0.1, seed=1337)
+    model = engine.MLP(2, [16, 16, 1])
+    inputs = [list(map(engine.Value, xrow)) for xrow in X]
+    scores = list(map(model, inputs))
+    losses = [(1 + -yi*scorei).relu() for yi, scorei in zip(y, scores)]
+    total_loss = sum(losses) * (1.0 / len(losses)) + 1e-4 * sum((p*p for p in model.parameters()))
+    parameters = model.parameters()
+    k = [0]
+
+    def one():
+        total_loss.recompute()
+        total_loss.zero_grad()
+        total_loss.backward()
+        learning_rate = 1.0 - 0.9*(k[0] % 100)/100
+        for p in parameters:
+            p.data -= learning_rate * p.grad
+        k[0] += 1
+
+    result = measure(one, repeats, number=steps)
+    collect()
+    return {"ms_per_step": scale(result, 1e-6), "steps_per_sample": steps}
+
+
 # --- the lecture's training loop: MLP(3, [4, 4, 1]), 4 samples, squared error -------------------
 
 def lecture_setup(Value, MLP):
