@@ -438,3 +438,17 @@ def test_log_backward_after_assigning_zero_gives_inf_in_both_engines(zero, want)
         y.backward()
         grads.append(x.grad)
     assert grads == [want, want]
+
+
+def test_pow_backward_with_a_huge_int_exponent_agrees():
+    """Found by the long fuzz run: x ** 2**70 at x = -2. k - 1 = 2**70 - 1 is odd as an int but
+    is 2.0**70 (even) as the double that float ** int uses, so d/dx overflows to +inf in C, and
+    in the reference once its backward pow converts the exponent as Python's float ** does."""
+    grads = []
+    for Value in (AgValue, RefValue):
+        x = Value(0.0)
+        y = x ** 1_180_591_620_717_411_303_424
+        x.data = -2.0
+        y.backward()
+        grads.append(x.grad)
+    assert grads == [math.inf, math.inf]

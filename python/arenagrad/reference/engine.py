@@ -32,6 +32,7 @@ def _odd_integer(y):
 
 def _ieee_pow(x, y):
     """x ** y for the backward pass, with C's pow results (inf, nan) instead of exceptions."""
+    y = float(y)  # what float ** int does: the parity of 2**70 - 1 is that of 2.0**70
     if _is_complex_pow(x, y):
         return math.nan
     try:
