@@ -14,7 +14,6 @@ namespace arenagrad::python {
 
 namespace {
 
-PyValue* as_value(PyObject* obj) { return reinterpret_cast<PyValue*>(obj); }
 Node& node_of(PyObject* obj) { return arena().node(id_of(obj)); }
 
 // numbers.Real, looked up once: numpy registers its scalar types there.
