@@ -103,7 +103,8 @@ MemoryStats Arena::memory_stats() const {
                       (free_words_.capacity() + free_summary_.capacity()) * sizeof(std::uint64_t) +
                       operand_array_bytes_ +
                       (order_scratch.capacity() + stack_scratch.capacity() +
-                       release_stack_.capacity()) * sizeof(NodeId);
+                       release_stack_.capacity()) * sizeof(NodeId) +
+                      (saved_scratch.capacity() + operand_scratch.capacity()) * sizeof(double);
   for (const auto& entry : orders_) bytes += entry.second.capacity() * sizeof(NodeId);
   return {live_, chunks_.size() * kChunkSize, bytes};
 }
@@ -124,6 +125,8 @@ void Arena::trim() {
   order_scratch = {};
   stack_scratch = {};
   release_stack_ = {};
+  saved_scratch = {};
+  operand_scratch = {};
 }
 
 }  // namespace arenagrad

@@ -140,6 +140,9 @@ class Arena {
   // Reused buffers of the backward walk (backward.cpp), kept here so memory_stats counts them.
   std::vector<NodeId> order_scratch;
   std::vector<NodeId> stack_scratch;
+  // Reused buffers of recompute() (graph_reuse.cpp): saved values, one node's operand values.
+  std::vector<double> saved_scratch;
+  std::vector<double> operand_scratch;
 
   std::size_t live_nodes() const { return live_; }
   MemoryStats memory_stats() const;

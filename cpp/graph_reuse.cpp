@@ -21,8 +21,8 @@ const std::vector<NodeId>& order_of(Arena& arena, NodeId root) {
 
 void recompute(Arena& arena, NodeId root) {
   const std::vector<NodeId>& order = order_of(arena, root);
-  static std::vector<double> saved;     // values before this call, restored on error
-  static std::vector<double> operands;  // operand values of the node being evaluated
+  std::vector<double>& saved = arena.saved_scratch;        // values before, restored on error
+  std::vector<double>& operands = arena.operand_scratch;   // the evaluated node's operand values
   saved.clear();
   try {
     for (NodeId id : order) {

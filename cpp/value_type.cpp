@@ -123,28 +123,15 @@ PyObject* unary_method(PyObject* self, PyObject*) {
   }
 }
 
-PyObject* backward_method(PyObject* self, PyObject*) {
+// backward(), recompute(), zero_grad(): a walk over self's graph that returns None.
+template <void (*walk)(Arena&, NodeId)>
+PyObject* graph_method(PyObject* self, PyObject*) {
   try {
-    backward(arena(), id_of(self));
+    walk(arena(), id_of(self));
   } catch (...) {
     set_python_error();
     return nullptr;
   }
-  Py_RETURN_NONE;
-}
-
-PyObject* recompute_method(PyObject* self, PyObject*) {
-  try {
-    recompute(arena(), id_of(self));
-  } catch (...) {
-    set_python_error();
-    return nullptr;
-  }
-  Py_RETURN_NONE;
-}
-
-PyObject* zero_grad_method(PyObject* self, PyObject*) {
-  zero_grad(arena(), id_of(self));
   Py_RETURN_NONE;
 }
 
@@ -182,13 +169,13 @@ PyMethodDef value_methods[] = {
     {"exp", unary_method<Op::Exp>, METH_NOARGS, "e**x; OverflowError past ~709.78."},
     {"log", unary_method<Op::Log>, METH_NOARGS, "Natural log; ValueError for x <= 0."},
     {"sigmoid", unary_method<Op::Sigmoid>, METH_NOARGS, "1 / (1 + e**-x), stable."},
-    {"backward", backward_method, METH_NOARGS,
+    {"backward", graph_method<backward>, METH_NOARGS,
      "Sets self.grad = 1 and accumulates (+=) d self / d node into every node below it, "
      "in reverse topological order. Iterative: any depth."},
-    {"recompute", recompute_method, METH_NOARGS,
+    {"recompute", graph_method<recompute>, METH_NOARGS,
      "Re-evaluates every node of this graph from its leaves' current data (same numbers as "
      "rebuilding), over a cached topological order; allocates nothing after the first call."},
-    {"zero_grad", zero_grad_method, METH_NOARGS,
+    {"zero_grad", graph_method<zero_grad>, METH_NOARGS,
      "Sets grad = 0 on every node of this graph, itself included (before reusing it)."},
     {"_backward", local_backward_method, METH_NOARGS,
      "Applies this node's local derivative once (micrograd's closure)."},
