@@ -15,21 +15,44 @@ Arena& arena() {
   return *instance;
 }
 
+namespace {
+// Room for `extra` more elements, growing geometrically; may throw std::bad_alloc.
+template <class Vector>
+void reserve_more(Vector& v, std::size_t extra) {
+  const std::size_t needed = v.size() + extra;
+  if (v.capacity() < needed) v.reserve(std::max(needed, 2 * v.capacity()));
+}
+}  // namespace
+
 void Arena::grow() {
   // NodeIds must stay below 2^31: backward.cpp tags stack entries with the top bit.
   if (chunks_.size() >= (std::size_t{1} << (31 - kChunkBits))) throw std::bad_alloc();
   // Value-initialized: backward.cpp's scans read the `mark` of every slot in a range, free
   // slots included, so no slot may hold garbage that could equal a walk's epoch.
-  chunks_.emplace_back(new Node[kChunkSize]());
+  std::unique_ptr<Node[]> chunk(new Node[kChunkSize]());
+  reserve_more(chunks_, 1);
+  reserve_more(free_words_, kWordsPerChunk);
+  reserve_more(free_summary_, kSummaryPerChunk);
+  // [A5] Everything that can fail has been done: nothing below allocates.
+  chunks_.push_back(std::move(chunk));
   free_words_.resize(free_words_.size() + kWordsPerChunk, ~std::uint64_t{0});
   free_summary_.resize(free_summary_.size() + kSummaryPerChunk, ~std::uint64_t{0});
 }
 
-NodeId* Arena::allocate_operands(Node& n, std::size_t count) {
-  n.operands.many = new NodeId[count + 1];
-  n.operands.many[0] = static_cast<NodeId>(count);
-  operand_array_bytes_ += (count + 1) * sizeof(NodeId);
-  return n.operands.many + 1;
+void Arena::grow_or_fail(std::size_t summary_index) {
+  if (fail_countdown_ != 0 && --fail_countdown_ == 0) throw std::bad_alloc();
+  if (summary_index == free_summary_.size()) grow();
+}
+
+std::unique_ptr<NodeId[]> Arena::new_operands(std::size_t count) {
+  std::unique_ptr<NodeId[]> operands(new NodeId[count + 1]);
+  operands[0] = static_cast<NodeId>(count);
+  return operands;
+}
+
+void Arena::attach_operands(Node& n, std::unique_ptr<NodeId[]> operands) {
+  operand_array_bytes_ += (operands[0] + std::size_t{1}) * sizeof(NodeId);
+  n.operands.many = operands.release();
 }
 
 void Arena::mark_free(NodeId id) {
@@ -43,15 +66,24 @@ void Arena::mark_free(NodeId id) {
 
 void Arena::free_graph(NodeId id) {
   // [A2] Recursive twin:  free(n): for o in operands(n): if --o.refs == 0: free(o)
-  release_stack_.push_back(id);
-  while (!release_stack_.empty()) {
-    const NodeId dead = release_stack_.back();
-    release_stack_.pop_back();
+  // The worklist is a singly linked list through the `refs` fields of its Nodes (all 0).
+  constexpr NodeId kEnd = ~NodeId{0};
+  node(id).refs = kEnd;
+  NodeId head = id;
+  while (head != kEnd) {
+    const NodeId dead = head;
     Node& n = node(dead);
-    for (NodeId o : owned_operands(n))
-      if (--node(o).refs == 0) release_stack_.push_back(o);
+    head = n.refs;
+    n.refs = 0;
+    for (NodeId o : owned_operands(n)) {
+      Node& operand = node(o);
+      if (--operand.refs == 0) {
+        operand.refs = head;
+        head = o;
+      }
+    }
     if (is_nary(n.op)) {
-      operand_array_bytes_ -= (n.operands.many[0] + 1) * sizeof(NodeId);
+      operand_array_bytes_ -= (n.operands.many[0] + std::size_t{1}) * sizeof(NodeId);
       delete[] n.operands.many;
     }
     if (n.flags & (flag::kAnnotated | flag::kCachedOrder | flag::kOutOfOrder)) {
@@ -74,10 +106,6 @@ std::uint16_t Arena::begin_walk() {
   return walk_epoch_;
 }
 
-void Arena::poll_interrupt() const {
-  if (interrupt_poll && interrupt_poll()) throw Interrupted{};
-}
-
 const Annotation* Arena::annotation(NodeId id) const {
   if (!(node(id).flags & flag::kAnnotated)) return nullptr;
   return &annotations_.at(id);
@@ -93,18 +121,17 @@ const std::vector<NodeId>* Arena::cached_order(NodeId root) const {
   return &orders_.at(root);
 }
 
-std::vector<NodeId>& Arena::cache_order(NodeId root) {
+const std::vector<NodeId>& Arena::store_order(NodeId root, std::vector<NodeId> order) {
+  std::vector<NodeId>& slot = orders_[root];  // may throw std::bad_alloc: nothing stored
+  slot = std::move(order);
   node(root).flags |= flag::kCachedOrder;
-  return orders_[root];
+  return slot;
 }
 
 MemoryStats Arena::memory_stats() const {
   std::size_t bytes = chunks_.size() * kChunkSize * sizeof(Node) +
                       (free_words_.capacity() + free_summary_.capacity()) * sizeof(std::uint64_t) +
-                      operand_array_bytes_ +
-                      (order_scratch.capacity() + stack_scratch.capacity() +
-                       release_stack_.capacity()) * sizeof(NodeId) +
-                      (saved_scratch.capacity() + operand_scratch.capacity()) * sizeof(double);
+                      operand_array_bytes_;
   for (const auto& entry : orders_) bytes += entry.second.capacity() * sizeof(NodeId);
   return {live_, chunks_.size() * kChunkSize, bytes};
 }
@@ -122,11 +149,6 @@ void Arena::trim() {
   summary_from_ = std::min(summary_from_, free_summary_.size());
   free_words_.shrink_to_fit();
   free_summary_.shrink_to_fit();
-  order_scratch = {};
-  stack_scratch = {};
-  release_stack_ = {};
-  saved_scratch = {};
-  operand_scratch = {};
 }
 
 }  // namespace arenagrad

@@ -1,10 +1,20 @@
 // The graph-node arena: storage, reference counts and slot reuse for every Node.
 //
-// [A1] Ownership. The Arena owns every Node. A Node's `refs` = live Python Values on it (at most
-//      one: Node::handle) + Nodes holding it as an operand (owned_operands). Only acquire() and
-//      release() change a count.
-// [A2] Freeing. When a count reaches 0 the slot is freed and its operands are released with an
-//      explicit worklist, never by recursion: dropping the root of a 1e7-deep chain frees it.
+// [A1] Ownership. The Arena owns every Node. A Node's `refs` counts its holders, each of which
+//      took its count with acquire() (or add_operand()) and gives it back with release():
+//        - its Python handle, at most one (Node::handle; value_type.cpp wrap());
+//        - every Node that has it as an operand, once per operand slot (add_operand());
+//        - every compiled Network that has it as a parameter (mlp.cpp);
+//        - transient holds of a C++ frame that must keep a Node alive across an allocation
+//          (ops.cpp's Hold, mlp.cpp's forward, bindings.cpp's inputs); released on every exit,
+//          exceptions included.
+//      A Node with refs == 0 outside free_graph() is one that allocate() just returned: its
+//      creator acquires it at once, or discards it with discard_if_unheld() on failure.
+// [A2] Freeing. When a count reaches 0 the Node is freed and its operands released through a
+//      worklist that is threaded through the dying Nodes themselves (a Node on it has no
+//      holders, so its `refs` field links to the next): freeing never recurses and never
+//      allocates, so it cannot fail (it runs in destructors and under memory exhaustion), and
+//      it is re-entrant (each call has its own list).
 // [A3] Id and address stability. Storage grows by whole chunks that never move, so a NodeId and a
 //      Node& stay valid while the Node is live, across any allocation.
 // [A4] Order. allocate() hands out the lowest free slot. A graph freed and rebuilt (a training
@@ -13,10 +23,12 @@
 //      Nodes that break "non-leaf operands have smaller ids" carry flag::kOutOfOrder, counted
 //      (out_of_order_nodes()); while none is live, descending ids are a reverse topological
 //      order of every graph, which backward.cpp's fastest sweep relies on.
-// [A5] Failure. Ops validate and compute before allocating; on error the Arena is unchanged.
-// [A6] Threads. Single-threaded: every entry point runs with the GIL held. The Arena is a
-//      process-wide object that is never destroyed, so Values freed late at interpreter exit
-//      still find it.
+// [A5] Failure. Ops validate and compute before allocating, and allocate a Node last; on error
+//      (a Python float error, std::bad_alloc) the Arena holds exactly the Nodes it held before.
+// [A6] Threads. Every entry point runs with the GIL held, so the Arena is only ever used by one
+//      thread at a time; Python code (and with it another thread) can run only where a walk
+//      polls for signals (walk.hpp [W1]). The Arena is a process-wide object that is never
+//      destroyed, so Values freed late at interpreter exit still find it.
 #pragma once
 
 #include <cstddef>
@@ -56,13 +68,10 @@ struct Annotation {
   std::string op;
 };
 
-// Thrown by Arena::poll_interrupt() when the installed poll asks to stop.
-struct Interrupted {};
-
 struct MemoryStats {
   std::size_t live_nodes;
   std::size_t capacity;  // node slots allocated
-  std::size_t bytes;     // node storage + bitmaps + operand arrays + scratch + cached orders
+  std::size_t bytes;     // node storage + bitmaps + operand arrays + cached orders
 };
 
 class Arena {
@@ -77,7 +86,7 @@ class Arena {
   NodeId allocate(double data) {
     std::size_t s = summary_from_;
     while (s < free_summary_.size() && free_summary_[s] == 0) ++s;
-    if (s == free_summary_.size()) grow();
+    if (s == free_summary_.size() || fail_countdown_ != 0) grow_or_fail(s);
     summary_from_ = s;
     const std::size_t w = 64 * s + lowest_bit(free_summary_[s]);
     const NodeId id = static_cast<NodeId>(64 * w + lowest_bit(free_words_[w]));
@@ -94,8 +103,16 @@ class Arena {
     n.mark = 0;
     return id;
   }
-  // Makes `n` n-ary with room for `count` operands; returns where to write them.
-  NodeId* allocate_operands(Node& n, std::size_t count);
+  // An n-ary operand array with room for `count` operands, not yet owned by a Node: allocated
+  // before the Node [A5], handed to it by attach_operands(), which cannot fail.
+  static std::unique_ptr<NodeId[]> new_operands(std::size_t count);
+  void attach_operands(Node& n, std::unique_ptr<NodeId[]> operands);
+  static NodeId* operand_slots(const std::unique_ptr<NodeId[]>& operands) { return operands.get() + 1; }
+
+  // Frees a Node that allocate() returned and nobody acquired ([A1], on a failure path).
+  void discard_if_unheld(NodeId id) {
+    if (node(id).refs == 0) free_graph(id);
+  }
 
   void acquire(NodeId id) { ++node(id).refs; }
 
@@ -121,33 +138,20 @@ class Arena {
 
   // Topological order of the graph under `root`, cached while `root` lives ([A1]: a live root
   // keeps its whole graph alive and a Node's operands never change, so the order stays valid).
+  // All or nothing: an order is stored only once it is complete (graph_reuse.cpp).
   const std::vector<NodeId>* cached_order(NodeId root) const;
-  std::vector<NodeId>& cache_order(NodeId root);
+  const std::vector<NodeId>& store_order(NodeId root, std::vector<NodeId> order);
 
-  // Starts a graph walk: returns an epoch that no Node's `mark` holds yet.
+  // An epoch that no Node's `mark` holds yet; used by walks only (walk.hpp [W1]).
   std::uint16_t begin_walk();
-
-  // Depth of nested no_grad() blocks; ops record operands only at depth 0.
-  int no_grad_depth = 0;
-  bool recording() const { return no_grad_depth == 0; }
-
-  // Long walks call this every kPollInterval nodes; a true result aborts the walk by throwing
-  // Interrupted (value_type.cpp installs Python's signal check, so Ctrl-C stops a long backward).
-  static constexpr std::size_t kPollInterval = std::size_t{1} << 20;
-  bool (*interrupt_poll)() = nullptr;
-  void poll_interrupt() const;
-
-  // Reused buffers of the backward walk (backward.cpp), kept here so memory_stats counts them.
-  std::vector<NodeId> order_scratch;
-  std::vector<NodeId> stack_scratch;
-  // Reused buffers of recompute() (graph_reuse.cpp): saved values, one node's operand values.
-  std::vector<double> saved_scratch;
-  std::vector<double> operand_scratch;
 
   std::size_t live_nodes() const { return live_; }
   MemoryStats memory_stats() const;
-  // Returns trailing chunks that hold no live Node, and the scratch buffers, to the system.
+  // Returns trailing chunks that hold no live Node to the system (call outside walks, [W1]).
   void trim();
+
+  // Fault injection for tests: the `n`-th allocate() from now throws std::bad_alloc (0: never).
+  void fail_allocation_after(std::size_t n) { fail_countdown_ = n; }
 
  private:
   static unsigned lowest_bit(std::uint64_t x) {  // x != 0
@@ -160,6 +164,7 @@ class Arena {
 #endif
   }
   void grow();
+  void grow_or_fail(std::size_t summary_index);
   void free_graph(NodeId id);  // [A2]
   void mark_free(NodeId id);
 
@@ -173,7 +178,7 @@ class Arena {
   std::size_t live_ = 0;
   std::size_t out_of_order_ = 0;
   std::size_t operand_array_bytes_ = 0;
-  std::vector<NodeId> release_stack_;
+  std::size_t fail_countdown_ = 0;
   std::unordered_map<NodeId, Annotation> annotations_;
   std::unordered_map<NodeId, std::vector<NodeId>> orders_;
 };

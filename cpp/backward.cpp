@@ -8,9 +8,19 @@ namespace {
 // A stack entry with this bit set means: its operands are done, append it to the order.
 // NodeIds stay below 2^31 (Arena::grow).
 constexpr NodeId kExpanded = NodeId{1} << 31;
+
+// An id scan gives up, and the walk falls back to the explicit topological order, once it has
+// read more than kSparseFactor slots per reachable Node plus kSparseSlack: the scan then costs
+// at most a constant factor more than the graph, however many unrelated Nodes lie between.
+constexpr std::size_t kSparseFactor = 8;
+constexpr std::size_t kSparseSlack = 256;
+
+BackwardReport report{"", 0};
 }  // namespace
 
-void topological_order(Arena& arena, NodeId root, std::vector<NodeId>& order) {
+BackwardReport last_backward() { return report; }
+
+void topological_order(Arena& arena, WalkScope& walk, NodeId root, std::vector<NodeId>& order) {
   // Recursive twin (micrograd's build_topo):
   //   def build_topo(v):
   //       if v not in visited:
@@ -19,17 +29,12 @@ void topological_order(Arena& arena, NodeId root, std::vector<NodeId>& order) {
   //           topo.append(v)
   // `visited` is `mark == epoch`. Leaves are appended as soon as they are seen: with no
   // operands, their post-order position is immediate.
-  const std::uint16_t epoch = arena.begin_walk();
-  std::vector<NodeId>& stack = arena.stack_scratch;
+  const std::uint16_t epoch = walk.new_epoch();
+  const std::size_t poll_mask = walk::mask();
+  std::vector<NodeId> stack{root};  // [W2]
   order.clear();
-  stack.clear();
-  stack.push_back(root);
-  std::size_t until_poll = Arena::kPollInterval;
-  while (!stack.empty()) {
-    if (--until_poll == 0) {
-      arena.poll_interrupt();
-      until_poll = Arena::kPollInterval;
-    }
+  for (std::size_t step = 1; !stack.empty(); ++step) {
+    if (walk::due(step, poll_mask)) walk::poll_interrupt();
     const NodeId top = stack.back();
     if (top & kExpanded) {
       stack.pop_back();
@@ -64,12 +69,19 @@ namespace {
 // marked as reachable and marking their operands, with no order vector and no stack. Leaves are
 // never marked: they receive their grad from their users and have nothing to pass on.
 
-// One scan, when no live Node breaks the order (Arena::out_of_order_nodes() == 0).
-void sweep_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
+// One scan, when no live Node breaks the order (Arena::out_of_order_nodes() == 0). Returns the
+// id where it stopped when the slots turned out sparse (every reachable Node above it has been
+// swept, none below it), or kDone.
+constexpr NodeId kDone = ~NodeId{0};
+
+NodeId sweep_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
+  const std::size_t poll_mask = walk::mask();
   arena.node(root).mark = epoch;
   std::size_t pending = 1;  // marked, not yet swept
+  std::size_t budget = kSparseFactor + kSparseSlack;  // slots the scan may still read
   for (NodeId id = root;; --id) {
-    if ((id & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
+    if (walk::due(id, poll_mask)) walk::poll_interrupt();
+    if (budget-- == 0) return id;
     const Node& n = arena.node(id);
     if (n.mark != epoch) continue;
     propagate(arena, n);
@@ -78,59 +90,84 @@ void sweep_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
       if (operand.mark != epoch && operand.op != Op::Leaf) {
         operand.mark = epoch;
         ++pending;
+        budget += kSparseFactor;
       }
     }
-    if (--pending == 0) return;
+    if (--pending == 0) {
+      report.slots_read = root - id + 1;
+      return kDone;
+    }
   }
 }
 
 // Otherwise a first scan marks what is reachable and checks the order for this graph; it
-// returns the lowest reachable id, or `root + 1` when the order does not hold here (nothing has
-// been swept: the caller falls back to the explicit topological order).
+// returns the lowest reachable id, or kDone when the order does not hold here or the slots are
+// sparse (nothing has been swept: the caller falls back to the explicit topological order).
 NodeId mark_reachable_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
+  const std::size_t poll_mask = walk::mask();
   arena.node(root).mark = epoch;
   std::size_t pending = 1;  // marked, not yet scanned
+  std::size_t budget = kSparseFactor + kSparseSlack;
   for (NodeId id = root;; --id) {
-    if ((id & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
+    if (walk::due(id, poll_mask)) walk::poll_interrupt();
+    if (budget-- == 0) return kDone;
     const Node& n = arena.node(id);
     if (n.mark != epoch) continue;
     for (NodeId o : visible_operands(n)) {
       Node& operand = arena.node(o);
       if (operand.op == Op::Leaf) continue;
-      if (o >= id) return root + 1;
+      if (o >= id) return kDone;
       if (operand.mark != epoch) {
         operand.mark = epoch;
         ++pending;
+        budget += kSparseFactor;
       }
     }
     if (--pending == 0) return id;
   }
 }
 
+// Propagates through the topological order of root's graph, in reverse, skipping the Nodes
+// above `swept_above` (already swept by a scan that gave up there).
+void sweep_topological(Arena& arena, WalkScope& walk, NodeId root, NodeId swept_above) {
+  std::vector<NodeId> order;  // [W2]
+  topological_order(arena, walk, root, order);
+  const std::size_t poll_mask = walk::mask();
+  for (std::size_t i = order.size(); i-- > 0;) {
+    if (walk::due(i, poll_mask)) walk::poll_interrupt();
+    if (order[i] <= swept_above) propagate(arena, arena.node(order[i]));
+  }
+  report.slots_read += order.size();
+}
+
 }  // namespace
 
 void backward(Arena& arena, NodeId root) {
-  const std::uint16_t epoch = arena.begin_walk();
+  WalkScope walk(arena);
+  const std::size_t poll_mask = walk::mask();
+  const std::uint16_t epoch = walk.new_epoch();
   arena.node(root).grad = 1.0;
+  report = {"scan", 0};
   if (arena.out_of_order_nodes() == 0) {
-    sweep_by_id(arena, root, epoch);
+    const NodeId stopped = sweep_by_id(arena, root, epoch);
+    if (stopped == kDone) return;
+    // [A4] with no Node out of order, the reachable Nodes above `stopped` are exactly the swept
+    report = {"topological order", root - stopped + 1};
+    sweep_topological(arena, walk, root, stopped);
     return;
   }
   const NodeId lowest = mark_reachable_by_id(arena, root, epoch);
-  if (lowest <= root) {
+  if (lowest != kDone) {
+    report = {"checked scan", 2 * std::size_t{root - lowest + 1}};
     for (NodeId id = root + 1; id-- > lowest;) {
-      if ((id & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
+      if (walk::due(id, poll_mask)) walk::poll_interrupt();
       const Node& n = arena.node(id);
       if (n.mark == epoch) propagate(arena, n);
     }
     return;
   }
-  std::vector<NodeId>& order = arena.order_scratch;
-  topological_order(arena, root, order);
-  for (std::size_t i = order.size(); i-- > 0;) {
-    if ((i & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
-    propagate(arena, arena.node(order[i]));
-  }
+  report = {"topological order", 0};
+  sweep_topological(arena, walk, root, kDone);
 }
 
 }  // namespace arenagrad

@@ -1,18 +1,28 @@
 // Topological order and the reverse sweep of the chain rule. Iterative at any depth.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "arena.hpp"
+#include "walk.hpp"
 
 namespace arenagrad {
 
-// Every Node reachable from `root`, each after all of its operands (root last).
-void topological_order(Arena& arena, NodeId root, std::vector<NodeId>& order);
+// Every Node reachable from `root`, each after all of its operands (root last), into `order`
+// (cleared first). Runs inside `walk` [W1]; polls for interrupts.
+void topological_order(Arena& arena, WalkScope& walk, NodeId root, std::vector<NodeId>& order);
 
 // micrograd's backward(): root.grad = 1, then each Node's local derivative in reverse
 // topological order, accumulating (+=) into operands; no grad is ever zeroed. Polls for
-// interrupts (Arena::interrupt_poll); an interrupted sweep leaves grads partly accumulated.
+// interrupts; an interrupted sweep leaves grads partly accumulated. Costs O(reachable Nodes).
 void backward(Arena& arena, NodeId root);
+
+// How the last backward() went, for tests of its cost: the route taken and the slots it read.
+struct BackwardReport {
+  const char* route;       // "scan", "checked scan", "topological order"
+  std::size_t slots_read;  // arena slots scanned plus Nodes visited by a topological order
+};
+BackwardReport last_backward();
 
 }  // namespace arenagrad

@@ -7,9 +7,12 @@
 #include <vector>
 
 #include "arena.hpp"
+#include "backward.hpp"
+#include "grad_mode.hpp"
 #include "mlp.hpp"
 #include "ops.hpp"
 #include "value_type.hpp"
+#include "walk.hpp"
 
 namespace py = pybind11;
 using namespace arenagrad;
@@ -39,6 +42,13 @@ std::vector<Operand> read_operands(const py::iterable& items, std::vector<py::ob
   return operands;
 }
 
+// The handle of `id` (python::wrap), or the Python error it set.
+py::object wrap_node(NodeId id) {
+  PyObject* value = python::wrap(id);
+  if (!value) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(value);
+}
+
 py::object sum_values(const py::iterable& items) {
   // `keep` holds every operand (constants become leaves) until the Sum node owns them.
   std::vector<py::object> keep;
@@ -47,31 +57,49 @@ py::object sum_values(const py::iterable& items) {
   std::vector<NodeId> ids;
   for (const Operand& x : operands) {
     if (x.is_constant) {
-      keep.push_back(py::reinterpret_steal<py::object>(python::wrap(leaf(a, x.constant))));
+      keep.push_back(wrap_node(leaf(a, x.constant)));
       ids.push_back(python::id_of(keep.back().ptr()));
     } else {
       ids.push_back(x.id);
     }
   }
-  return py::reinterpret_steal<py::object>(python::wrap(sum(a, ids.data(), ids.size())));
+  return wrap_node(sum(a, ids.data(), ids.size()));
 }
 
-// Nodes for a Network's input: Values as they are, numbers as new constant leaves. Every id
-// carries one count taken here, dropped by release_all().
-std::vector<NodeId> hold_inputs(const std::vector<Operand>& operands) {
+// Counts this call holds on Nodes ([A1] transient holds), given back on every exit.
+class HeldNodes {
+ public:
+  HeldNodes() = default;
+  explicit HeldNodes(std::vector<NodeId> ids) : ids_(std::move(ids)) {}
+  ~HeldNodes() {
+    for (NodeId id : ids_) arena().release(id);
+  }
+  HeldNodes(const HeldNodes&) = delete;
+  HeldNodes& operator=(const HeldNodes&) = delete;
+  void reserve(std::size_t n) { ids_.reserve(n); }
+  void add(NodeId id) { ids_.push_back(id); }  // after reserve(): cannot throw
+  const std::vector<NodeId>& ids() const { return ids_; }
+
+ private:
+  std::vector<NodeId> ids_;
+};
+
+// Nodes for a Network's input: Values as they are, numbers as new constant leaves, each held.
+void hold_inputs(const std::vector<Operand>& operands, HeldNodes& held) {
   Arena& a = arena();
-  std::vector<NodeId> ids;
-  ids.reserve(operands.size());
+  held.reserve(operands.size());
   for (const Operand& x : operands) {
     const NodeId id = x.is_constant ? leaf(a, x.constant) : x.id;
     a.acquire(id);
-    ids.push_back(id);
+    held.add(id);
   }
-  return ids;
 }
 
-void release_all(const std::vector<NodeId>& ids) {
-  for (NodeId id : ids) arena().release(id);
+// A numpy array of real numbers: complex input is a TypeError, never silently truncated.
+void check_real_array(py::handle x, const char* what) {
+  const char kind = py::reinterpret_borrow<py::array>(x).dtype().kind();
+  if (kind == 'c')
+    throw py::type_error(std::string(what) + " must hold real numbers, not complex");
 }
 
 // micrograd's input `x`: a list or tuple of floats or Values, a 1-D numpy array, or a single
@@ -82,6 +110,7 @@ std::vector<Operand> read_input(py::handle x, std::size_t nin, std::vector<py::o
   if (python::is_value(x.ptr()) || PyFloat_Check(x.ptr()) || PyLong_Check(x.ptr())) {
     operands = read_operands(py::make_tuple(x), keep);
   } else if (py::isinstance<py::array>(x)) {
+    check_real_array(x, "x");
     auto array = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(x);
     if (!array) throw py::type_error("x must be a numeric numpy array");
     if (array.ndim() != 1)
@@ -100,18 +129,14 @@ std::vector<Operand> read_input(py::handle x, std::size_t nin, std::vector<py::o
   return operands;
 }
 
-// One sample through the network: a Value when the last layer has one neuron, else a list.
-py::object network_call(const Network& net, py::handle x) {
-  std::vector<py::object> keep;
-  const std::vector<NodeId> inputs = hold_inputs(read_input(x, net.nin(), keep));
-  const std::vector<NodeId> outputs = net.forward(inputs);
-  py::list values;
-  for (NodeId id : outputs) values.append(py::reinterpret_steal<py::object>(python::wrap(id)));
-  release_all(outputs);
-  release_all(inputs);
-  if (outputs.size() == 1) return values[0];
-  return std::move(values);
-}
+// ---- Compiled modules ------------------------------------------------------------------------
+// [M1] A CompiledNetwork is a cache of a module's structure, never its state: nn.py builds it
+//      from what the module holds and rebuilds it whenever fresh() is false. fresh() checks,
+//      before every use, (a) the structure epoch, which nn.Module.__setattr__ advances whenever
+//      a `w`, `b`, `nonlin`, `neurons` or `layers` attribute of any module is assigned or
+//      deleted, and (b) that every list the network was built from (layers, neurons, each w)
+//      still holds the very objects it held. It keeps strong references to those lists and
+//      their items, so an object seen at build time cannot be freed and its address reused.
 
 std::vector<NodeId> ids_of(const py::sequence& values) {
   std::vector<NodeId> ids;
@@ -123,36 +148,95 @@ std::vector<NodeId> ids_of(const py::sequence& values) {
   return ids;
 }
 
-// layers: a list of (weights: list of per-neuron lists of Values, biases: list of Values, nonlin).
-std::unique_ptr<Network> make_network(const py::list& layers) {
-  std::vector<DenseLayer> dense;
-  for (py::handle item : layers) {
-    auto spec = item.cast<py::tuple>();
-    DenseLayer layer;
-    auto rows = spec[0].cast<py::list>();
-    layer.biases = ids_of(spec[1].cast<py::sequence>());
-    layer.nonlin = spec[2].cast<bool>();
-    layer.nout = rows.size();
-    layer.nin = layer.nout ? py::len(rows[0]) : 0;
-    for (py::handle row : rows) {
-      std::vector<NodeId> w = ids_of(row.cast<py::sequence>());
-      if (w.size() != layer.nin) throw py::value_error("ragged weight rows");
-      layer.weights.insert(layer.weights.end(), w.begin(), w.end());
-    }
-    dense.push_back(std::move(layer));
-  }
-  return std::make_unique<Network>(arena(), std::move(dense));
-}
+std::uint64_t structure_epoch = 1;
 
-py::array_t<double> network_predict(const Network& net,
-                                    py::array_t<double, py::array::c_style | py::array::forcecast> X) {
-  if (X.ndim() != 2 || static_cast<std::size_t>(X.shape(1)) != net.nin())
-    throw py::value_error("X must have shape (N, " + std::to_string(net.nin()) + ")");
-  const std::size_t rows = static_cast<std::size_t>(X.shape(0));
-  py::array_t<double> out({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(net.nout())});
-  net.predict(X.data(), rows, out.mutable_data());
-  return out;
-}
+struct StaleNetwork {};
+
+class CompiledNetwork {
+ public:
+  CompiledNetwork() = default;  // never fresh: what a module holds before its first call
+
+  // layers: [[(w, b, nonlin) per neuron] per layer]; watched: the lists/tuples to re-check.
+  CompiledNetwork(const py::list& layers, const py::list& watched) : epoch_(structure_epoch) {
+    std::vector<DenseLayer> dense;
+    for (py::handle neurons : layers) {
+      DenseLayer layer;
+      for (py::handle neuron : neurons) {
+        auto spec = neuron.cast<py::tuple>();
+        std::vector<NodeId> w = ids_of(spec[0].cast<py::sequence>());
+        if (layer.nout == 0) layer.nin = w.size();
+        if (w.size() != layer.nin) throw py::value_error("ragged weight rows");
+        layer.weights.insert(layer.weights.end(), w.begin(), w.end());
+        layer.biases.push_back(ids_of(py::make_tuple(spec[1]))[0]);
+        layer.nonlin.push_back(spec[2].cast<bool>());
+        ++layer.nout;
+      }
+      dense.push_back(std::move(layer));
+    }
+    for (py::handle seq : watched) {
+      if (!PyList_CheckExact(seq.ptr()) && !PyTuple_CheckExact(seq.ptr()))
+        throw py::type_error("only lists and tuples can be watched");
+      watched_.push_back(py::reinterpret_borrow<py::object>(seq));
+      const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq.ptr());
+      sizes_.push_back(n);
+      for (Py_ssize_t i = 0; i < n; ++i)
+        items_.push_back(py::reinterpret_borrow<py::object>(PySequence_Fast_GET_ITEM(seq.ptr(), i)));
+    }
+    net_ = std::make_unique<Network>(arena(), std::move(dense));
+  }
+
+  bool fresh() const {
+    if (!net_ || epoch_ != structure_epoch) return false;
+    std::size_t k = 0;
+    for (std::size_t s = 0; s < watched_.size(); ++s) {
+      PyObject* seq = watched_[s].ptr();
+      if (PySequence_Fast_GET_SIZE(seq) != sizes_[s]) return false;
+      PyObject** items = PySequence_Fast_ITEMS(seq);
+      for (Py_ssize_t i = 0; i < sizes_[s]; ++i)
+        if (items[i] != items_[k++].ptr()) return false;
+    }
+    return true;
+  }
+
+  // One sample through the network: a Value when the last layer has one neuron, else a list.
+  py::object call(py::handle x) const {
+    if (!net_) throw StaleNetwork{};
+    std::vector<py::object> keep;
+    const std::vector<Operand> operands = read_input(x, net_->nin(), keep);
+    if (!fresh()) throw StaleNetwork{};  // checked after reading x: that can run Python code
+    HeldNodes inputs;
+    hold_inputs(operands, inputs);
+    const HeldNodes outputs(net_->forward(inputs.ids()));
+    py::list values;
+    for (NodeId id : outputs.ids()) values.append(wrap_node(id));
+    if (outputs.ids().size() == 1) return values[0];
+    return std::move(values);
+  }
+
+  py::array_t<double> predict(py::handle X_in) const {
+    if (!fresh()) throw StaleNetwork{};
+    if (py::isinstance<py::array>(X_in)) check_real_array(X_in, "X");
+    auto X = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(X_in);
+    if (!X) throw py::type_error("X must be a 2-D array of real numbers");
+    if (X.ndim() != 2 || static_cast<std::size_t>(X.shape(1)) != net_->nin())
+      throw py::value_error("X must have shape (N, " + std::to_string(net_->nin()) + ")");
+    const std::size_t rows = static_cast<std::size_t>(X.shape(0));
+    py::array_t<double> out(
+        {static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(net_->nout())});
+    net_->predict(X.data(), rows, out.mutable_data());
+    return out;
+  }
+
+  std::size_t nin() const { return net_ ? net_->nin() : 0; }
+  std::size_t nout() const { return net_ ? net_->nout() : 0; }
+
+ private:
+  std::unique_ptr<Network> net_;
+  std::uint64_t epoch_ = 0;
+  std::vector<py::object> watched_;
+  std::vector<Py_ssize_t> sizes_;
+  std::vector<py::object> items_;  // every watched sequence's items, in order
+};
 
 py::dict memory_stats() {
   const MemoryStats s = arena().memory_stats();
@@ -176,22 +260,56 @@ PYBIND11_MODULE(_core, m) {
   m.def("memory_stats", &memory_stats,
         "Arena figures: live_nodes, capacity (node slots), bytes (storage + scratch), node_bytes, "
         "out_of_order_nodes (nodes whose operands were allocated after them; see arena.hpp [A4]).");
-  m.def("trim", [] { arena().trim(); },
-        "Returns unused trailing arena chunks and scratch buffers to the system.");
+  m.def("trim", [] {
+          WalkScope walk(arena());  // [W1]: never while a walk reads the chunks
+          arena().trim();
+        },
+        "Returns unused trailing arena chunks to the system.");
   m.def("sum", &sum_values, py::arg("values"),
         "One n-ary node for values[0] + values[1] + ...: the value of Python's sum(values), "
         "each operand getting d/d operand = 1.");
-  m.def("_enter_no_grad", [] { ++arena().no_grad_depth; });
-  m.def("_exit_no_grad", [] { --arena().no_grad_depth; });
+  m.def("_enter_no_grad", &grad_mode::enter_no_grad);
+  m.def("_exit_no_grad", &grad_mode::exit_no_grad);
 
-  py::class_<Network>(m, "Network",
-                      "micrograd's Layer stack over parameter Values; forward runs in C++.")
-      .def(py::init(&make_network), py::arg("layers"))
-      .def("__call__", &network_call, py::arg("x"),
+  // The engine's exceptions, for functions bound here (value_type.cpp maps its own).
+  static py::exception<StaleNetwork> stale(m, "StaleNetwork");
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const StaleNetwork&) {
+      PyErr_SetString(stale.ptr(), "the module's structure changed: rebuild its network");
+    } catch (const NestedWalk&) {
+      python::set_python_error();
+    } catch (const Interrupted&) {
+      python::set_python_error();
+    } catch (const ArithmeticFault&) {
+      python::set_python_error();
+    }
+  });
+
+  // Compiled modules [M1].
+  m.def("_structure_changed", [] { ++structure_epoch; },
+        "Called by nn.Module when a structural attribute is assigned [M1].");
+  m.def("_structure_epoch", [] { return structure_epoch; });
+  py::class_<CompiledNetwork>(m, "Network",
+                              "A module's forward pass in C++, a cache of its structure [M1].")
+      .def(py::init<>())
+      .def(py::init<const py::list&, const py::list&>(), py::arg("layers"), py::arg("watched"))
+      .def("fresh", &CompiledNetwork::fresh)
+      .def("__call__", &CompiledNetwork::call, py::arg("x"),
            "Builds one sample's graph, node for node micrograd's; returns a Value or a list.")
-      .def("predict", &network_predict, py::arg("X"),
+      .def("predict", &CompiledNetwork::predict, py::arg("X"),
            "Forward over the rows of X (N, nin) with no graph; returns (N, nout).")
-      .def_property_readonly("nin", &Network::nin)
-      .def_property_readonly("nout", &Network::nout);
-  m.def("_is_grad_enabled", [] { return arena().recording(); });
+      .def_property_readonly("nin", &CompiledNetwork::nin)
+      .def_property_readonly("nout", &CompiledNetwork::nout);
+
+  // Test hooks: fault injection, walk polling, and the last backward's route.
+  m.def("_fail_allocation_after", [](std::size_t n) { arena().fail_allocation_after(n); },
+        "The n-th node allocation from now raises MemoryError (0: never). For tests.");
+  m.def("_set_poll_interval", &walk::set_interval,
+        "Walks poll for signals every n nodes (a power of two; default 2**20). For tests.");
+  m.def("_last_backward", [] {
+    const BackwardReport r = last_backward();
+    return py::make_tuple(r.route, r.slots_read);
+  }, "(route, slots read) of the last backward(). For tests.");
 }

@@ -4,26 +4,29 @@
 
 #include "backward.hpp"
 #include "ops.hpp"
+#include "walk.hpp"
 
 namespace arenagrad {
 
 namespace {
 
-// The cached order of `root`'s graph ([A1]: it stays valid while root lives).
-const std::vector<NodeId>& order_of(Arena& arena, NodeId root) {
+// The cached order of `root`'s graph ([A1]: it stays valid while root lives). Built in a local
+// vector and stored only when complete: an interrupt or std::bad_alloc half-way caches nothing.
+const std::vector<NodeId>& order_of(Arena& arena, WalkScope& walk, NodeId root) {
   if (const std::vector<NodeId>* order = arena.cached_order(root)) return *order;
-  std::vector<NodeId>& order = arena.cache_order(root);
-  topological_order(arena, root, order);
-  return order;
+  std::vector<NodeId> order;
+  topological_order(arena, walk, root, order);
+  return arena.store_order(root, std::move(order));
 }
 
 }  // namespace
 
 void recompute(Arena& arena, NodeId root) {
-  const std::vector<NodeId>& order = order_of(arena, root);
-  std::vector<double>& saved = arena.saved_scratch;        // values before, restored on error
-  std::vector<double>& operands = arena.operand_scratch;   // the evaluated node's operand values
-  saved.clear();
+  WalkScope walk(arena);
+  const std::vector<NodeId>& order = order_of(arena, walk, root);
+  std::vector<double> saved;     // [W2] values before, restored on error
+  std::vector<double> operands;  // the evaluated node's operand values
+  saved.reserve(order.size());
   try {
     for (NodeId id : order) {
       Node& n = arena.node(id);
@@ -47,7 +50,8 @@ void recompute(Arena& arena, NodeId root) {
 }
 
 void zero_grad(Arena& arena, NodeId root) {
-  for (NodeId id : order_of(arena, root)) arena.node(id).grad = 0.0;
+  WalkScope walk(arena);
+  for (NodeId id : order_of(arena, walk, root)) arena.node(id).grad = 0.0;
 }
 
 }  // namespace arenagrad

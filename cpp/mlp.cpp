@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "grad_mode.hpp"
 #include "ops.hpp"
 
 namespace arenagrad {
@@ -9,9 +10,13 @@ namespace arenagrad {
 Network::Network(Arena& arena, std::vector<DenseLayer> layers)
     : arena_(arena), layers_(std::move(layers)) {
   if (layers_.empty()) throw std::invalid_argument("a Network needs at least one layer");
-  for (const DenseLayer& layer : layers_) {
-    if (layer.weights.size() != layer.nin * layer.nout || layer.biases.size() != layer.nout)
+  for (std::size_t k = 0; k < layers_.size(); ++k) {
+    const DenseLayer& layer = layers_[k];
+    if (layer.weights.size() != layer.nin * layer.nout || layer.biases.size() != layer.nout ||
+        layer.nonlin.size() != layer.nout || (k > 0 && layer.nin != layers_[k - 1].nout))
       throw std::invalid_argument("layer parameters do not match its shape");
+  }
+  for (const DenseLayer& layer : layers_) {  // nothing below throws [A1]
     for (NodeId id : layer.weights) arena_.acquire(id);
     for (NodeId id : layer.biases) arena_.acquire(id);
   }
@@ -24,45 +29,105 @@ Network::~Network() {
   }
 }
 
+namespace {
+
+// Counts taken by a forward pass on the Nodes it builds ([A1] transient holds), given back on
+// destruction, so that an exception half-way frees every Node built so far.
+class Holds {
+ public:
+  explicit Holds(Arena& arena) : arena_(arena) {}
+  ~Holds() { release(); }
+  Holds(const Holds&) = delete;
+  Holds& operator=(const Holds&) = delete;
+  void reserve(std::size_t n) { ids_.reserve(ids_.size() + n); }
+  void add(NodeId id) { ids_.push_back(id); }  // after reserve(): cannot throw
+  const std::vector<NodeId>& ids() const { return ids_; }
+  void release() {
+    for (NodeId id : ids_) arena_.release(id);
+    ids_.clear();
+  }
+  // Gives back this set's counts and takes over `other`'s.
+  void replace_with(Holds& other) {
+    release();
+    ids_.swap(other.ids_);
+  }
+  std::vector<NodeId> take() { return std::move(ids_); }
+
+ private:
+  Arena& arena_;
+  std::vector<NodeId> ids_;
+};
+
+// A neuron's running activation, with the count the pass holds on it (none while it is still
+// the bias, which the Network holds).
+class Running {
+ public:
+  Running(Arena& arena, NodeId bias) : arena_(arena), id_(bias) {}
+  ~Running() {
+    if (held_) arena_.release(id_);
+  }
+  Running(const Running&) = delete;
+  Running& operator=(const Running&) = delete;
+  NodeId id() const { return id_; }
+  void advance(NodeId next) {  // `next` (refs 0, just built) holds the current one
+    arena_.acquire(next);
+    if (held_) arena_.release(id_);
+    id_ = next;
+    held_ = true;
+  }
+  NodeId take() {  // the caller owns one count
+    if (!held_) arena_.acquire(id_);
+    held_ = false;
+    return id_;
+  }
+
+ private:
+  Arena& arena_;
+  NodeId id_;
+  bool held_ = false;
+};
+
+}  // namespace
+
 std::vector<NodeId> Network::forward(const std::vector<NodeId>& inputs) const {
-  if (!arena_.recording()) {  // no_grad(): the outputs as leaves, no intermediate nodes
+  if (!grad_mode::recording()) {  // no_grad(): the outputs as leaves, no intermediate nodes
     std::vector<double> x(inputs.size()), y(nout());
     for (std::size_t i = 0; i < inputs.size(); ++i) x[i] = arena_.node(inputs[i]).data;
     predict(x.data(), 1, y.data());
-    std::vector<NodeId> outputs;
+    Holds outputs(arena_);
+    outputs.reserve(y.size());
     for (double value : y) {
-      outputs.push_back(leaf(arena_, value));
-      arena_.acquire(outputs.back());
+      const NodeId id = leaf(arena_, value);
+      arena_.acquire(id);
+      outputs.add(id);
     }
-    return outputs;
+    return outputs.take();
   }
-  // Invariant: every id in `x` carries one count taken here (except the caller's inputs), so no
-  // intermediate Node is freed before the next layer holds it, whatever the shapes.
-  std::vector<NodeId> x = inputs;
-  bool own_x = false;
-  std::vector<NodeId> y;
+  // `held` owns one count on each Node of `x` (none on the caller's inputs), `next` on each
+  // output of the layer being built: no Node is freed before the next layer holds it, and all
+  // of them are freed if an allocation fails.
+  const std::vector<NodeId>* x = &inputs;
+  Holds held(arena_), next(arena_);
   for (const DenseLayer& layer : layers_) {
-    y.clear();
+    next.reserve(layer.nout);
     for (std::size_t j = 0; j < layer.nout; ++j) {
       const NodeId* w = &layer.weights[j * layer.nin];
-      NodeId act = layer.biases[j];
-      double sum = arena_.node(act).data;
+      Running act(arena_, layer.biases[j]);
+      double sum = arena_.node(act.id()).data;
       for (std::size_t i = 0; i < layer.nin; ++i) {
-        const double p = arena_.node(w[i]).data * arena_.node(x[i]).data;
-        const NodeId product = make_node(arena_, Op::Mul, p, w[i], x[i]);
+        const NodeId xi = (*x)[i];
+        const double p = arena_.node(w[i]).data * arena_.node(xi).data;
+        const Hold product(arena_, make_node(arena_, Op::Mul, p, w[i], xi));
         sum = sum + p;
-        act = make_node(arena_, Op::Add, sum, act, product);
+        act.advance(make_node(arena_, Op::Add, sum, act.id(), product.id()));
       }
-      if (layer.nonlin) act = make_node(arena_, Op::Relu, sum < 0 ? 0.0 : sum, act);
-      arena_.acquire(act);
-      y.push_back(act);
+      if (layer.nonlin[j]) act.advance(make_node(arena_, Op::Relu, sum < 0 ? 0.0 : sum, act.id()));
+      next.add(act.take());
     }
-    if (own_x)
-      for (NodeId id : x) arena_.release(id);
-    x.swap(y);
-    own_x = true;
+    held.replace_with(next);
+    x = &held.ids();
   }
-  return x;
+  return held.take();
 }
 
 void Network::predict(const double* x, std::size_t rows, double* out) const {
@@ -75,7 +140,7 @@ void Network::predict(const double* x, std::size_t rows, double* out) const {
         const NodeId* w = &layer.weights[j * layer.nin];
         double s = arena_.node(layer.biases[j]).data;
         for (std::size_t i = 0; i < layer.nin; ++i) s = s + arena_.node(w[i]).data * in[i];
-        act[j] = layer.nonlin ? (s < 0 ? 0.0 : s) : s;
+        act[j] = layer.nonlin[j] ? (s < 0 ? 0.0 : s) : s;
       }
       in.swap(act);
     }

@@ -9,17 +9,19 @@
 
 namespace arenagrad {
 
-// micrograd's Layer: `nout` Neurons of `nin` inputs. weights[j * nin + i] is neuron j's w[i].
+// micrograd's Layer: `nout` Neurons of `nin` inputs. weights[j * nin + i] is neuron j's w[i];
+// nonlin[j] is neuron j's own flag (micrograd lets each Neuron of a Layer differ).
 struct DenseLayer {
   std::size_t nin = 0;
   std::size_t nout = 0;
-  bool nonlin = true;
   std::vector<NodeId> weights;
   std::vector<NodeId> biases;
+  std::vector<bool> nonlin;
 };
 
 // A stack of DenseLayers over parameter Nodes it holds a count on ([A1]): the Python Neurons
 // hold the same Nodes through their Values, so `p.data` updates are seen by the next forward.
+// It is a cache of the modules' structure (nn.py decides when it is stale and rebuilds it).
 class Network {
  public:
   Network(Arena& arena, std::vector<DenseLayer> layers);
@@ -32,7 +34,8 @@ class Network {
 
   // Builds, for each neuron, micrograd's `sum((wi*xi for wi, xi in zip(w, x)), b)` (Mul, then
   // Add onto the running sum, in order) and its ReLU. `inputs` must be held by the caller. The
-  // returned outputs each carry one count that the caller must release.
+  // returned outputs each carry one count that the caller must release. On std::bad_alloc every
+  // Node built so far is freed before it propagates [A5].
   std::vector<NodeId> forward(const std::vector<NodeId>& inputs) const;
 
   // The same arithmetic on plain doubles, no graph: `x` is rows x nin, `out` rows x nout.

@@ -1,5 +1,6 @@
 #include "ops.hpp"
 
+#include <memory>
 #include <utility>
 
 namespace arenagrad {
@@ -14,12 +15,22 @@ NodeId materialize(Arena& arena, const Operand& x) {
 }
 
 // Records `op` over operands that may still be plain numbers: they become leaves now that the
-// value is known to be valid [A5].
+// value is known to be valid. A failed allocation frees the constants made so far [A5].
 NodeId record(Arena& arena, Op op, double data, const Operand& a, const Operand& b) {
-  if (!arena.recording()) return leaf(arena, data);
+  if (!grad_mode::recording()) return leaf(arena, data);
   const NodeId ia = materialize(arena, a);
-  const NodeId ib = materialize(arena, b);
-  return make_node(arena, op, data, ia, ib);
+  try {
+    const NodeId ib = materialize(arena, b);
+    try {
+      return make_node(arena, op, data, ia, ib);
+    } catch (...) {
+      arena.discard_if_unheld(ib);
+      throw;
+    }
+  } catch (...) {
+    arena.discard_if_unheld(ia);
+    throw;
+  }
 }
 
 double sigmoid(double x) {
@@ -103,14 +114,16 @@ NodeId unary(Arena& arena, Op op, NodeId a) {
   return make_node(arena, op, evaluate(op, &x, 1), a);
 }
 
-NodeId sum(Arena& arena, const NodeId* ids, std::size_t n) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < n; ++i) s = s + arena.node(ids[i]).data;
-  if (!arena.recording()) return leaf(arena, s);
-  const NodeId id = arena.allocate(s);
-  Node& out = arena.node(id);  // [A3]: stays valid across allocate_operands
-  out.op = Op::Sum;
-  NodeId* slots = arena.allocate_operands(out, n);
+namespace {
+
+// n-ary nodes: the operand array is allocated before the Node, so a failure leaves nothing [A5].
+NodeId nary(Arena& arena, Op op, double data, const NodeId* ids, std::size_t n) {
+  std::unique_ptr<NodeId[]> operands = Arena::new_operands(n);
+  const NodeId id = arena.allocate(data);
+  NodeId* slots = Arena::operand_slots(operands);
+  Node& out = arena.node(id);
+  out.op = op;
+  arena.attach_operands(out, std::move(operands));
   for (std::size_t i = 0; i < n; ++i) {
     slots[i] = ids[i];
     arena.add_operand(id, ids[i]);
@@ -118,18 +131,25 @@ NodeId sum(Arena& arena, const NodeId* ids, std::size_t n) {
   return id;
 }
 
+}  // namespace
+
+NodeId sum(Arena& arena, const NodeId* ids, std::size_t n) {
+  double s = 0.0;
+  for (std::size_t i = 0; i < n; ++i) s = s + arena.node(ids[i]).data;
+  if (!grad_mode::recording()) return leaf(arena, s);
+  return nary(arena, Op::Sum, s, ids, n);
+}
+
 NodeId custom(Arena& arena, double data, const NodeId* children, std::size_t n, std::string op) {
-  const NodeId id = arena.allocate(data);
-  if (n > 0 && arena.recording()) {
-    Node& out = arena.node(id);
-    out.op = Op::Custom;
-    NodeId* slots = arena.allocate_operands(out, n);
-    for (std::size_t i = 0; i < n; ++i) {
-      slots[i] = children[i];
-      arena.add_operand(id, children[i]);
-    }
+  const bool with_operands = n > 0 && grad_mode::recording();
+  const NodeId id = with_operands ? nary(arena, Op::Custom, data, children, n) : leaf(arena, data);
+  if (op.empty()) return id;
+  try {
+    arena.annotate(id).op = std::move(op);
+  } catch (...) {
+    arena.discard_if_unheld(id);
+    throw;
   }
-  if (!op.empty()) arena.annotate(id).op = std::move(op);
   return id;
 }
 
@@ -138,23 +158,17 @@ NodeId neg(Arena& arena, NodeId a) {
 }
 
 // The intermediate (-b, b**-1) is held across the second op: recording, that op takes its own
-// count; under no_grad() it does not, and releasing the hold frees the intermediate.
+// count; under no_grad() it does not, and the hold's release frees the intermediate.
 NodeId sub(Arena& arena, Operand a, Operand b) {
   if (b.is_constant) return add(arena, a, Operand::number(-b.constant, b.is_int));
-  const NodeId minus_b = neg(arena, b.id);
-  arena.acquire(minus_b);
-  const NodeId out = add(arena, a, Operand::of(minus_b));
-  arena.release(minus_b);
-  return out;
+  const Hold minus_b(arena, neg(arena, b.id));
+  return add(arena, a, Operand::of(minus_b.id()));
 }
 
 NodeId truediv(Arena& arena, Operand a, Operand b) {
   if (b.is_constant) return mul(arena, a, Operand::number(python_pow(b.constant, -1)));
-  const NodeId one_over_b = pow_const(arena, b, Operand::number(-1, true));
-  arena.acquire(one_over_b);
-  const NodeId out = mul(arena, a, Operand::of(one_over_b));
-  arena.release(one_over_b);
-  return out;
+  const Hold one_over_b(arena, pow_const(arena, b, Operand::number(-1, true)));
+  return mul(arena, a, Operand::of(one_over_b.id()));
 }
 
 }  // namespace arenagrad

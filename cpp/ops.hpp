@@ -7,6 +7,7 @@
 #include <string>
 
 #include "arena.hpp"
+#include "grad_mode.hpp"
 
 namespace arenagrad {
 
@@ -38,10 +39,10 @@ double python_pow(double base, double exponent);
 double evaluate(Op op, const double* x, std::size_t n);
 
 // Records a unary (b unused) or binary op whose value is already computed and valid [A5].
-// Under no_grad() the result is a plain leaf.
+// Under no_grad() the result is a plain leaf. Only allocate() can throw, before anything changed.
 inline NodeId make_node(Arena& arena, Op op, double data, NodeId a, NodeId b = 0) {
   const NodeId id = arena.allocate(data);
-  if (!arena.recording()) return id;
+  if (!grad_mode::recording()) return id;
   Node& out = arena.node(id);
   out.op = op;
   out.operands.pair[0] = a;
@@ -50,6 +51,20 @@ inline NodeId make_node(Arena& arena, Op op, double data, NodeId a, NodeId b = 0
   if (owned_arity(op) == 2) arena.add_operand(id, b);
   return id;
 }
+
+// A transient hold on a Node ([A1]): keeps it alive across allocations, released on every exit.
+class Hold {
+ public:
+  Hold(Arena& arena, NodeId id) : arena_(arena), id_(id) { arena_.acquire(id_); }
+  ~Hold() { arena_.release(id_); }
+  Hold(const Hold&) = delete;
+  Hold& operator=(const Hold&) = delete;
+  NodeId id() const { return id_; }
+
+ private:
+  Arena& arena_;
+  NodeId id_;
+};
 
 NodeId leaf(Arena& arena, double data);
 NodeId add(Arena& arena, Operand a, Operand b);

@@ -1,6 +1,8 @@
 #include "value_type.hpp"
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <new>
 #include <string>
 #include <vector>
@@ -9,6 +11,7 @@
 #include "backward.hpp"
 #include "graph_reuse.hpp"
 #include "ops.hpp"
+#include "walk.hpp"
 
 namespace arenagrad::python {
 
@@ -455,6 +458,10 @@ void set_python_error() {
                      : fault.kind == ArithmeticFault::Kind::Overflow   ? PyExc_OverflowError
                                                                        : PyExc_ValueError;
     PyErr_SetString(type, fault.message);
+  } catch (const NestedWalk&) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "a graph walk (backward, zero_grad, recompute, trim) cannot start inside "
+                    "another one in the same thread, e.g. from a signal handler");
   } catch (const Interrupted&) {
     // the poll (PyErr_CheckSignals) has set the Python exception, e.g. KeyboardInterrupt
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyboardInterrupt, "interrupted");
@@ -467,7 +474,12 @@ void set_python_error() {
 
 bool add_value_type(PyObject* module) {
   if (PyType_Ready(&ValueType) < 0) return false;
-  arena().interrupt_poll = [] { return PyErr_CheckSignals() != 0; };
+  walk::set_poll_hook([] { return PyErr_CheckSignals() != 0; });
+  walk::set_wait_hook([] {  // [W1] another thread's walk is running: let it run
+    Py_BEGIN_ALLOW_THREADS
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    Py_END_ALLOW_THREADS
+  });
   // numpy defers to Value's reflected operators (`np.float64(2) * v`) instead of wrapping v in an
   // object array.
   if (PyDict_SetItemString(ValueType.tp_dict, "__array_ufunc__", Py_None) < 0) return false;

@@ -2,16 +2,24 @@
 
 ``from arenagrad.nn import MLP`` replaces ``from micrograd.nn import MLP``: same constructors,
 attributes (``neuron.w``, ``neuron.b``, ``layer.neurons``, ``mlp.layers``), reprs and numbers.
-Each module's ``__call__`` builds one sample's graph in a single C++ call.
+
+The modules are plain objects, as micrograd's are: a call uses the Values, lists, widths and
+``nonlin`` flags they hold at the time of the call. For speed, a module's call runs one C++
+``Network`` built from that structure, a cache that is checked before every use and rebuilt
+when stale (cpp/bindings.cpp [M1]): assigning a structural attribute (``w``, ``b``, ``nonlin``,
+``neurons``, ``layers``) advances a structure epoch, and the lists the network was built from
+must still hold the very same objects.
 """
 import random
 
 import numpy as np
 
-from ._core import Network
+from ._core import Network, StaleNetwork, _structure_changed, _structure_epoch
 from .engine import Value
 
 __all__ = ["Module", "Neuron", "Layer", "MLP"]
+
+_STRUCTURE = frozenset({"w", "b", "nonlin", "neurons", "layers"})
 
 
 class Module:
@@ -23,73 +31,92 @@ class Module:
     def parameters(self):
         return []
 
-    # The C++ Network does not pickle: modules pickle their Values and rebuild it.
+    # [M1] a compiled network must never outlive the structure it was built from.
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        if name in _STRUCTURE:
+            _structure_changed()
+
+    def __delattr__(self, name):
+        object.__delattr__(self, name)
+        if name in _STRUCTURE:
+            _structure_changed()
+
+    # The network is a cache: copies and pickles hold the structure and rebuild it when called.
     def __getstate__(self):
         state = self.__dict__.copy()
-        del state["_net"]
+        state.pop("_net", None)
         return state
 
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._net = Network(self._layer_specs())
+
+class _Forward(Module):
+    """What Neuron, Layer and MLP share: a call runs the cached C++ network, rebuilt when stale."""
+
+    _net = Network()  # never fresh: the first call builds the module's own
+
+    def __call__(self, x):
+        try:
+            return self._net(x)
+        except StaleNetwork:
+            self._net = _compile(self)
+            return self._net(x)
+
+    def _predict(self, X):
+        try:
+            return self._net.predict(X)
+        except StaleNetwork:
+            self._net = _compile(self)
+            return self._net.predict(X)
 
 
-class Neuron(Module):
+class Neuron(_Forward):
 
     def __init__(self, nin, nonlin=True):
         self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
         self.b = Value(0)
         self.nonlin = nonlin
-        self._net = Network(self._layer_specs())
-
-    def __call__(self, x):
-        return self._net(x)
 
     def parameters(self):
         return self.w + [self.b]
 
-    def _layer_specs(self):
-        return [([self.w], [self.b], self.nonlin)]
+    def _forward_python(self, x):  # micrograd's, for weights that are not arenagrad Values
+        x = _as_inputs(x, len(self.w))
+        act = sum((wi*xi for wi, xi in zip(self.w, x)), self.b)
+        return act.relu() if self.nonlin else act
 
     def __repr__(self):
         return f"{'ReLU' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
 
 
-class Layer(Module):
+class Layer(_Forward):
 
     def __init__(self, nin, nout, **kwargs):
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
-        self._net = Network(self._layer_specs())
-
-    def __call__(self, x):
-        return self._net(x)
 
     def parameters(self):
         return [p for n in self.neurons for p in n.parameters()]
 
-    def _layer_specs(self):
-        return [([n.w for n in self.neurons], [n.b for n in self.neurons], self.neurons[0].nonlin)]
+    def _forward_python(self, x):
+        out = [n(x) for n in self.neurons]
+        return out[0] if len(out) == 1 else out
 
     def __repr__(self):
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
 
 
-class MLP(Module):
+class MLP(_Forward):
 
     def __init__(self, nin, nouts):
         sz = [nin] + nouts
         self.layers = [Layer(sz[i], sz[i+1], nonlin=i != len(nouts)-1) for i in range(len(nouts))]
-        self._net = Network(self._layer_specs())
-        self._parameters = [p for layer in self.layers for p in layer.parameters()]
-
-    def __call__(self, x):
-        return self._net(x)
 
     def parameters(self):
-        return list(self._parameters)  # the same Values every call, in micrograd's order
+        return [p for layer in self.layers for p in layer.parameters()]
 
-    def _layer_specs(self):
-        return [spec for layer in self.layers for spec in layer._layer_specs()]
+    def _forward_python(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
 
     def predict(self, X):
         """Forward over the rows of ``X`` (N, nin) without building a graph, in C++.
@@ -97,11 +124,13 @@ class MLP(Module):
         Returns shape (N,) when the last layer has one neuron, else (N, nout); equal to calling
         the model on each row.
         """
-        out = self._net.predict(np.asarray(X, dtype=np.float64))
+        _check_real(X, "X")
+        out = self._predict(np.asarray(X, dtype=np.float64))
         return out[:, 0] if out.shape[1] == 1 else out
 
     def state_dict(self):
         """Per-layer weights as numpy: ``layers.i.weight`` (nout, nin) and ``layers.i.bias`` (nout,)."""
+        _dense_layers(self)  # widths that don't fit raise ValueError naming the layer
         state = {}
         for i, layer in enumerate(self.layers):
             state[f"layers.{i}.weight"] = np.array([[w.data for w in n.w] for n in layer.neurons])
@@ -118,6 +147,7 @@ class MLP(Module):
                            f"unexpected {sorted(unexpected)}")
         arrays = {}
         for key, current in expected.items():
+            _check_real(state[key], key)
             array = np.asarray(state[key], dtype=np.float64)
             if array.shape != current.shape:
                 raise ValueError(f"{key}: expected shape {current.shape}, got {array.shape}")
@@ -130,3 +160,106 @@ class MLP(Module):
 
     def __repr__(self):
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
+
+
+# ---- building the cached network from what a module holds now --------------------------------
+
+class _PythonForward:
+    """micrograd's own forward, for modules the C++ network can't run (a parameter that is not
+    an arenagrad Value, a list of another type, a subclass); stale when the structure epoch moves."""
+
+    def __init__(self, module):
+        self.module, self.epoch = module, _structure_epoch()
+
+    def __call__(self, x):
+        if _structure_epoch() != self.epoch:
+            raise StaleNetwork("structure changed")
+        return self.module._forward_python(x)
+
+    def predict(self, X):
+        rows = []
+        from . import no_grad
+        with no_grad():
+            for x in np.asarray(X, dtype=np.float64):
+                out = self(x)
+                rows.append([v.data for v in (out if isinstance(out, list) else [out])])
+        return np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+
+
+def _compile(module):
+    """The module's network, from the structure it holds now [M1]."""
+    try:
+        layers, watched = _dense_layers(module)
+    except _NotDense:
+        return _PythonForward(module)
+    specs = [[(n.w, n.b, bool(n.nonlin)) for n in neurons] for neurons in layers]
+    return Network(specs, watched)
+
+
+class _NotDense(Exception):
+    """The module is not made of plain Layers of plain Neurons over arenagrad Values."""
+
+
+def _sequence(obj):
+    if type(obj) not in (list, tuple):
+        raise _NotDense
+    return obj
+
+
+def _dense_layers(module):
+    """(layers, watched): the module's Neurons layer by layer, and every list they came from.
+
+    Raises _NotDense when the C++ network can't run it, and ValueError naming the layer when
+    widths don't fit (micrograd's zip would silently truncate).
+    """
+    if type(module) is Neuron:
+        layers, watched = [[module]], []
+    elif type(module) is Layer:
+        layers = [_sequence(module.neurons)]
+        watched = [module.neurons]
+    elif type(module) is MLP:
+        mlp_layers = _sequence(module.layers)
+        if not mlp_layers:
+            raise ValueError("the MLP has no layers")
+        if any(type(layer) is not Layer for layer in mlp_layers):
+            raise _NotDense
+        layers = [_sequence(layer.neurons) for layer in mlp_layers]
+        watched = [mlp_layers, *layers]
+    else:
+        raise _NotDense
+    width = None
+    for k, neurons in enumerate(layers):
+        where = f"layer {k}" if type(module) is MLP else type(module).__name__.lower()
+        if not neurons:
+            raise ValueError(f"{where} has no neurons")
+        for j, n in enumerate(neurons):
+            if type(n) is not Neuron or type(n.b) is not Value:
+                raise _NotDense
+            w = _sequence(n.w)
+            if any(type(wi) is not Value for wi in w):
+                raise _NotDense
+            if width is None:
+                width = len(w)
+            elif len(w) != width:
+                raise ValueError(
+                    f"{where}: neuron {j} takes {len(w)} inputs, but "
+                    + (f"layer {k-1} gives {width}" if j == 0 else f"neuron 0 takes {width}"))
+            watched.append(w)
+        width = len(neurons)
+    return layers, watched
+
+
+def _as_inputs(x, nin):
+    """micrograd's input for a neuron: a sequence of nin numbers or Values (checked length)."""
+    if isinstance(x, np.ndarray):
+        _check_real(x, "x")
+    elif not isinstance(x, (list, tuple)):
+        x = [x]
+    if len(x) != nin:
+        raise ValueError(f"expected {nin} inputs, got {len(x)}")
+    return x
+
+
+def _check_real(X, what):
+    if np.iscomplexobj(X):
+        raise TypeError(f"{what} must hold real numbers, not complex")

@@ -1,0 +1,43 @@
+#include "walk.hpp"
+
+#include <thread>
+
+namespace arenagrad {
+
+namespace {
+// [W1] The running walk's thread, if any. Read and written with the GIL held [A6].
+bool walking = false;
+std::thread::id walker;
+
+std::size_t poll_interval = std::size_t{1} << 20;
+bool (*poll_hook)() = nullptr;
+void (*wait_hook)() = nullptr;
+}  // namespace
+
+WalkScope::WalkScope(Arena& arena) : arena_(arena) {
+  const std::thread::id self = std::this_thread::get_id();
+  if (walking && walker == self) throw NestedWalk{};
+  while (walking) {  // another thread's walk: let it finish
+    if (wait_hook) wait_hook();
+    else std::this_thread::yield();
+  }
+  walking = true;
+  walker = self;
+}
+
+WalkScope::~WalkScope() { walking = false; }
+
+namespace walk {
+
+std::size_t interval() { return poll_interval; }
+void set_interval(std::size_t power_of_two) { poll_interval = power_of_two; }
+
+void poll_interrupt() {
+  if (poll_hook && poll_hook()) throw Interrupted{};
+}
+
+void set_poll_hook(bool (*poll)()) { poll_hook = poll; }
+void set_wait_hook(void (*wait)()) { wait_hook = wait; }
+
+}  // namespace walk
+}  // namespace arenagrad

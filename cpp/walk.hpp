@@ -1,0 +1,56 @@
+// Graph walks (backward, recompute, zero_grad, trim): one at a time, interruptible.
+//
+// [W1] One walk at a time. Walks share the Nodes' `mark` fields and the walk epoch, so a walk
+//      must not start while another is running. Python code can run inside a walk: a signal
+//      handler run by poll_interrupt(), or a thread switch while that handler runs. A second walk
+//      from the same thread (nested) raises NestedWalk, which the binding maps to RuntimeError,
+//      and the outer walk then completes or raises in turn; a walk from another thread waits for
+//      the running one to end, with the GIL released (set_wait_hook).
+// [W2] Scratch. A walk's buffers (stack, order, saved values) are locals of that walk.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "arena.hpp"
+
+namespace arenagrad {
+
+// Thrown when a walk starts inside another walk of the same thread [W1].
+struct NestedWalk {};
+
+// Thrown by poll_interrupt() when the installed poll asks to stop (Ctrl-C).
+struct Interrupted {};
+
+class WalkScope {
+ public:
+  explicit WalkScope(Arena& arena);  // throws NestedWalk
+  ~WalkScope();
+  WalkScope(const WalkScope&) = delete;
+  WalkScope& operator=(const WalkScope&) = delete;
+
+  // An epoch that no Node's `mark` holds yet (Arena::begin_walk).
+  std::uint16_t new_epoch() { return arena_.begin_walk(); }
+
+ private:
+  Arena& arena_;
+};
+
+namespace walk {
+// Long loops poll every interval() iterations (a power of two; 2^20 unless a test lowers it).
+std::size_t interval();
+void set_interval(std::size_t power_of_two);
+// True on the iterations where `i` is a multiple of interval().
+inline bool due(std::size_t i, std::size_t mask) { return (i & mask) == 0; }
+inline std::size_t mask() { return interval() - 1; }
+
+// Runs the installed poll (Python's signal check); throws Interrupted if it asks to stop.
+void poll_interrupt();
+
+// Hooks installed by the Python layer: the signal check, and a short wait with the GIL released
+// (for a thread waiting for another thread's walk [W1]).
+void set_poll_hook(bool (*poll)());
+void set_wait_hook(void (*wait)());
+}  // namespace walk
+
+}  // namespace arenagrad
