@@ -238,6 +238,33 @@ class CompiledNetwork {
   std::vector<py::object> items_;  // every watched sequence's items, in order
 };
 
+// Test hook: the n-th poll from now runs `fn()` where a signal handler would run [W1]; if it
+// raises, the walk stops with that exception. The usual poll comes back after it.
+std::size_t poll_countdown = 0;
+PyObject* poll_fn = nullptr;  // owned while an injection is pending
+
+bool signal_poll() { return PyErr_CheckSignals() != 0; }
+
+bool injecting_poll() {
+  if (--poll_countdown != 0) return signal_poll();
+  walk::set_poll_hook(signal_poll);
+  PyObject* fn = poll_fn;
+  poll_fn = nullptr;
+  PyObject* result = PyObject_CallNoArgs(fn);
+  Py_DECREF(fn);
+  if (!result) return true;
+  Py_DECREF(result);
+  return signal_poll();
+}
+
+void run_in_poll(std::size_t n, py::function fn) {
+  if (n == 0) throw py::value_error("n must be >= 1");
+  Py_XDECREF(poll_fn);
+  poll_fn = fn.release().ptr();
+  poll_countdown = n;
+  walk::set_poll_hook(injecting_poll);
+}
+
 py::dict memory_stats() {
   const MemoryStats s = arena().memory_stats();
   py::dict d;
@@ -306,7 +333,12 @@ PYBIND11_MODULE(_core, m) {
   // Test hooks: fault injection, walk polling, and the last backward's route.
   m.def("_fail_allocation_after", [](std::size_t n) { arena().fail_allocation_after(n); },
         "The n-th node allocation from now raises MemoryError (0: never). For tests.");
-  m.def("_set_poll_interval", &walk::set_interval,
+  m.def("_run_in_poll", &run_in_poll, py::arg("n"), py::arg("fn"),
+        "The n-th signal poll of the walks from now calls fn() as a signal handler. For tests.");
+  m.def("_set_poll_interval", [](std::size_t n) {
+          if (n == 0 || (n & (n - 1)) != 0) throw py::value_error("n must be a power of two");
+          walk::set_interval(n);
+        }, py::arg("n"),
         "Walks poll for signals every n nodes (a power of two; default 2**20). For tests.");
   m.def("_last_backward", [] {
     const BackwardReport r = last_backward();

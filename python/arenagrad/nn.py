@@ -77,7 +77,7 @@ class Neuron(_Forward):
         self.nonlin = nonlin
 
     def parameters(self):
-        return self.w + [self.b]
+        return [*self.w, self.b]
 
     def _forward_python(self, x):  # micrograd's, for weights that are not arenagrad Values
         x = _as_inputs(x, len(self.w))
@@ -166,13 +166,21 @@ class MLP(_Forward):
 
 class _PythonForward:
     """micrograd's own forward, for modules the C++ network can't run (a parameter that is not
-    an arenagrad Value, a list of another type, a subclass); stale when the structure epoch moves."""
+    an arenagrad Value, a list of another type, a subclass). Stale, like the C++ network, when
+    the structure epoch moves or a list it was built from changes, so that a module that can
+    run in C++ again goes back to it."""
 
     def __init__(self, module):
         self.module, self.epoch = module, _structure_epoch()
+        self.watched = [(seq, tuple(seq)) for seq in _lists_of(module)]
+
+    def fresh(self):
+        return (_structure_epoch() == self.epoch
+                and all(len(seq) == len(items) and all(a is b for a, b in zip(seq, items))
+                        for seq, items in self.watched))
 
     def __call__(self, x):
-        if _structure_epoch() != self.epoch:
+        if not self.fresh():
             raise StaleNetwork("structure changed")
         return self.module._forward_python(x)
 
@@ -184,6 +192,19 @@ class _PythonForward:
                 out = self(x)
                 rows.append([v.data for v in (out if isinstance(out, list) else [out])])
         return np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+
+
+def _lists_of(module):
+    """Every list or tuple of the module's structure (layers, neurons, w), depth first."""
+    found = []
+    for name in ("layers", "neurons", "w"):
+        seq = getattr(module, name, None)
+        if type(seq) in (list, tuple):
+            found.append(seq)
+            for item in seq:
+                if isinstance(item, Module):
+                    found += _lists_of(item)
+    return found
 
 
 def _compile(module):

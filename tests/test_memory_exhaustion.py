@@ -1,0 +1,224 @@
+"""Memory exhaustion is a MemoryError and leaves nothing behind (README "Threads, signals and
+memory"; cpp/arena.hpp [A2], [A5]).
+
+* Freeing never allocates (the free worklist is threaded through the dying nodes), so dropping
+  a huge graph under a memory cap cannot abort the interpreter.
+* Every failed allocation reachable from Python raises MemoryError and the arena holds exactly
+  the nodes it held before: `arenagrad._core._fail_allocation_after(n)` makes the n-th node
+  allocation fail, deterministically, at every point of every op; real caps (RLIMIT_AS) run in
+  subprocesses.
+"""
+import gc
+import random
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import arenagrad
+from arenagrad import _core
+from arenagrad.engine import Value
+from arenagrad.nn import MLP
+
+CAP = """
+import resource
+def cap(extra_mb):
+    # address space now + extra_mb (soft limit only, so that it can be lifted again)
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[0])
+    now = pages * resource.getpagesize()
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    resource.setrlimit(resource.RLIMIT_AS, (now + extra_mb * 2**20, hard))
+def uncap():
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+"""
+
+
+def run_capped(code):
+    result = subprocess.run([sys.executable, "-c", CAP + textwrap.dedent(code)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture
+def fail_after():
+    """fail_after(n): the n-th node allocation from now raises MemoryError (reset after)."""
+    yield _core._fail_allocation_after
+    _core._fail_allocation_after(0)
+
+
+def live():
+    gc.collect()
+    return arenagrad.live_nodes()
+
+
+# ---- deterministic: every allocation of every op fails once ----
+
+def ops():
+    a, b = Value(1.5), Value(-2.0)
+    random.seed(0)
+    model = MLP(3, [4, 2])
+    return {
+        "Value(x)": lambda: Value(3.0),
+        "a + b": lambda: a + b,
+        "a + 2": lambda: a + 2,
+        "2 * a": lambda: 2 * a,
+        "a - b": lambda: a - b,
+        "2 - a": lambda: 2 - a,
+        "a / b": lambda: a / b,
+        "2 / a": lambda: 2 / a,
+        "a ** 2": lambda: a ** 2,
+        "a ** b": lambda: a ** b,
+        "2 ** a": lambda: 2 ** a,
+        "-a": lambda: -a,
+        "a.tanh()": lambda: a.tanh(),
+        "sum": lambda: arenagrad.sum([a, 1.0, b, 2.0, a * b]),
+        "Value(x, children)": lambda: Value(1.0, (a, b), "f"),
+        "MLP call": lambda: model([1.0, a, 2.0]),
+        "MLP call, no_grad": lambda: _no_grad(lambda: model([1.0, 2.0, 3.0])),
+        "MLP predict": lambda: model.predict(np.ones((3, 3))),
+    }, (a, b, model)
+
+
+def _no_grad(f):
+    with arenagrad.no_grad():
+        return f()
+
+
+@pytest.mark.parametrize("name", sorted(ops()[0]))
+def test_every_failing_allocation_raises_memory_error_and_leaves_nothing(fail_after, name):
+    table, keep = ops()
+    op = table[name]
+    data = [(v.data, v.grad) for v in keep[0:2]]
+    failures = 0
+    for n in range(1, 200):
+        before = live()
+        fail_after(n)
+        try:
+            result = op()
+        except MemoryError:
+            failures += 1
+            fail_after(0)
+            assert live() == before, f"{name}: allocation {n} failed and leaked nodes"
+            assert [(v.data, v.grad) for v in keep[0:2]] == data
+            continue
+        fail_after(0)
+        del result
+        break  # the op needed fewer than n allocations: every one of them has failed once
+    if name != "MLP predict":  # predict builds no node
+        assert failures >= 1
+    assert live() == live()  # nothing pending
+
+
+def test_failing_allocation_leaves_the_engine_usable(fail_after):
+    random.seed(1)
+    model = MLP(2, [3, 1])
+    fail_after(5)
+    with pytest.raises(MemoryError):
+        model([1.0, 2.0])
+    fail_after(0)
+    out = model([1.0, 2.0])
+    out.backward()
+    assert all(isinstance(p.grad, float) for p in model.parameters())
+
+
+# ---- real caps, in subprocesses ----
+
+def test_dropping_a_huge_sum_under_a_memory_cap_does_not_abort():
+    """The issue's repro: `del s` threw std::bad_alloc from a destructor and aborted."""
+    out = run_capped("""
+        import arenagrad
+        from arenagrad.engine import Value
+        s = arenagrad.sum(Value(float(i)) for i in range(5_000_000))
+        cap(8)
+        del s
+        uncap()
+        print(arenagrad.live_nodes())
+    """)
+    assert out.split() == ["0"]
+
+
+def test_dropping_a_deep_chain_under_a_memory_cap_does_not_abort():
+    out = run_capped("""
+        import arenagrad
+        from arenagrad.engine import Value
+        y = Value(1.0)
+        for _ in range(2_000_000):
+            y = y * 1.0
+        cap(8)
+        del y
+        uncap()
+        print(arenagrad.live_nodes())
+    """)
+    assert out.split() == ["0"]
+
+
+def test_mlp_call_out_of_memory_leaves_the_arena_as_found():
+    """The issue's repro leaked 1,619,439 nodes for MLP(1000, [1000, 1])."""
+    out = run_capped("""
+        import random
+        import arenagrad
+        from arenagrad.nn import MLP
+        random.seed(0)
+        model = MLP(1000, [1000, 1])
+        model([0.5] * 1000)             # the network is built; its nodes are freed again
+        arenagrad.trim()                # and their chunks returned: the next call needs more
+        before = arenagrad.live_nodes()
+        cap(40)
+        try:
+            model([0.5] * 1000)
+        except MemoryError:
+            print("MemoryError")
+        uncap()
+        print(arenagrad.live_nodes() - before)
+        print(model([0.5] * 1000).data == model([0.5] * 1000).data)
+    """)
+    assert out.split() == ["MemoryError", "0", "True"]
+
+
+def test_building_past_a_cap_raises_memory_error_and_recovers():
+    out = run_capped("""
+        import arenagrad
+        from arenagrad.engine import Value
+        a = Value(1.0)
+        keep = []
+        before = arenagrad.live_nodes()
+        cap(64)
+        try:
+            while True:
+                keep.append(a * 2.0)
+        except MemoryError:
+            print("MemoryError")
+        n = len(keep)
+        del keep
+        uncap()
+        print(arenagrad.live_nodes() == before, n > 100_000)
+        y = a * 3.0
+        y.backward()
+        print(a.grad)
+    """)
+    assert out.split() == ["MemoryError", "True", "True", "3.0"]
+
+
+def test_first_zero_grad_out_of_memory_caches_nothing():
+    out = run_capped("""
+        import arenagrad
+        from arenagrad.engine import Value
+        a = Value(0.5); y = a
+        for _ in range(3_000_000):
+            y = y * 1.0
+        cap(4)
+        try:
+            y.zero_grad()       # its cached order needs 12 MB
+        except MemoryError:
+            print("MemoryError")
+        uncap()
+        y.grad = a.grad = 5.0
+        y.zero_grad()
+        print(y.grad, a.grad)
+    """)
+    assert out.split() == ["MemoryError", "0.0", "0.0"]
