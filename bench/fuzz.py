@@ -2,6 +2,7 @@
 
     python bench/fuzz.py                       # 100,000 sequences of up to 40 steps
     python bench/fuzz.py -n 5000 --steps 20    # shorter
+    python bench/fuzz.py --modules -n 5000     # the module machine (tests/test_fuzz_modules.py)
 
 The C++ engine and the reference are driven side by side (see tests/test_fuzz.py for the
 rules and invariants). The run is split into chunks of ``--chunk`` sequences, each a
@@ -21,12 +22,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 
-def load_machine():
-    path = Path(__file__).resolve().parent.parent / "tests" / "test_fuzz.py"
-    spec = importlib.util.spec_from_file_location("arenagrad_test_fuzz", path)
+def load_machine(modules):
+    tests = Path(__file__).resolve().parent.parent / "tests"
+    sys.path.insert(0, str(tests))  # the machines import conftest's helpers
+    name = "test_fuzz_modules" if modules else "test_fuzz"
+    spec = importlib.util.spec_from_file_location(f"arenagrad_{name}", tests / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.EnginesInLockstep
+    return module.ModulesInLockstep if modules else module.EnginesInLockstep
 
 
 def main(argv=None):
@@ -37,9 +40,11 @@ def main(argv=None):
                         help="hypothesis stateful_step_count: max steps per sequence (default 40)")
     parser.add_argument("--chunk", type=int, default=10_000,
                         help="sequences per hypothesis run (default 10,000)")
+    parser.add_argument("--modules", action="store_true",
+                        help="fuzz modules (MLP changes) instead of single operations")
     args = parser.parse_args(argv)
 
-    machine = load_machine()
+    machine = load_machine(args.modules)
     failures = []
     t0 = time.perf_counter()
     done = 0

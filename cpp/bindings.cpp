@@ -105,7 +105,7 @@ void check_real_array(py::handle x, const char* what) {
 // micrograd's input `x`: a list or tuple of floats or Values, a 1-D numpy array, or a single
 // Value or number (what a one-neuron Layer returns).
 // The Values read are appended to `keep`.
-std::vector<Operand> read_input(py::handle x, std::size_t nin, std::vector<py::object>& keep) {
+std::vector<Operand> read_input(py::handle x, std::vector<py::object>& keep) {
   std::vector<Operand> operands;
   if (python::is_value(x.ptr()) || PyFloat_Check(x.ptr()) || PyLong_Check(x.ptr())) {
     operands = read_operands(py::make_tuple(x), keep);
@@ -123,9 +123,6 @@ std::vector<Operand> read_input(py::handle x, std::size_t nin, std::vector<py::o
     throw py::type_error(std::string("x must be a list or tuple of numbers or Values, or a 1-D "
                                      "numpy array, not '") + Py_TYPE(x.ptr())->tp_name + "'");
   }
-  if (operands.size() != nin)
-    throw py::value_error("expected " + std::to_string(nin) + " inputs, got " +
-                          std::to_string(operands.size()));
   return operands;
 }
 
@@ -202,8 +199,11 @@ class CompiledNetwork {
   py::object call(py::handle x) const {
     if (!net_) throw StaleNetwork{};
     std::vector<py::object> keep;
-    const std::vector<Operand> operands = read_input(x, net_->nin(), keep);
+    const std::vector<Operand> operands = read_input(x, keep);
     if (!fresh()) throw StaleNetwork{};  // checked after reading x: that can run Python code
+    if (operands.size() != net_->nin())
+      throw py::value_error("expected " + std::to_string(net_->nin()) + " inputs, got " +
+                            std::to_string(operands.size()));
     HeldNodes inputs;
     hold_inputs(operands, inputs);
     const HeldNodes outputs(net_->forward(inputs.ids()));
@@ -257,9 +257,10 @@ bool injecting_poll() {
   return signal_poll();
 }
 
-void run_in_poll(std::size_t n, py::function fn) {
-  if (n == 0) throw py::value_error("n must be >= 1");
-  Py_XDECREF(poll_fn);
+void run_in_poll(std::size_t n, py::object fn) {  // n == 0: cancel a pending injection
+  Py_CLEAR(poll_fn);
+  walk::set_poll_hook(signal_poll);
+  if (n == 0) return;
   poll_fn = fn.release().ptr();
   poll_countdown = n;
   walk::set_poll_hook(injecting_poll);
@@ -333,8 +334,9 @@ PYBIND11_MODULE(_core, m) {
   // Test hooks: fault injection, walk polling, and the last backward's route.
   m.def("_fail_allocation_after", [](std::size_t n) { arena().fail_allocation_after(n); },
         "The n-th node allocation from now raises MemoryError (0: never). For tests.");
-  m.def("_run_in_poll", &run_in_poll, py::arg("n"), py::arg("fn"),
-        "The n-th signal poll of the walks from now calls fn() as a signal handler. For tests.");
+  m.def("_run_in_poll", &run_in_poll, py::arg("n"), py::arg("fn") = py::none(),
+        "The n-th signal poll of the walks from now calls fn() as a signal handler (n = 0: "
+        "cancel). For tests.");
   m.def("_set_poll_interval", [](std::size_t n) {
           if (n == 0 || (n & (n - 1)) != 0) throw py::value_error("n must be a power of two");
           walk::set_interval(n);

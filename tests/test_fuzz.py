@@ -4,7 +4,8 @@ A hypothesis RuleBasedStateMachine keeps a pool of twin handles (an arenagrad Va
 reference Value built by the same operations) and applies random steps to both: new leaves,
 every binary and reflected operator with Values and numbers, ``**`` with int/float/Value
 exponents, the unary ops, ``arenagrad.sum`` against Python's ``sum``, ``backward()`` on any live
-node, assignments to ``.data``/``.grad``, bad operands, and handle drops. After every step:
+node, assignments to ``.data``/``.grad``, bad operands, handle drops, and injected faults (a
+node allocation that fails with MemoryError, Ctrl-C inside ``zero_grad()``). After every step:
 
 * forward values are bit-identical (or both NaN), gradients agree to 1e-12 relative;
 * an operation raises in one engine exactly when it raises in the other, with the same type,
@@ -28,6 +29,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,
                                  run_state_machine_as_test)
 
 import arenagrad
+from arenagrad import _core
 from arenagrad.engine import Value as AgValue
 from arenagrad.reference.engine import Value as RefValue
 
@@ -109,6 +111,21 @@ def run_both(f_ag, f_ref):
             # cycle only the gc frees, keeping the operands' nodes alive until it runs)
             out.append((None, e.with_traceback(None)))
     return out
+
+
+def interrupt():
+    raise KeyboardInterrupt
+
+
+def graph_of(root):
+    """Every reference Value reachable from root (iteratively)."""
+    seen, stack = set(), [root]
+    while stack:
+        v = stack.pop()
+        if v not in seen:
+            seen.add(v)
+            stack.extend(v._prev)
+    return seen
 
 
 class EnginesInLockstep(RuleBasedStateMachine):
@@ -303,6 +320,52 @@ class EnginesInLockstep(RuleBasedStateMachine):
             new = [AgValue(0.0) for _ in range(n)]
             self.junk += [v for k, v in enumerate(new) if keep >> k & 1]
         self.consistent = True
+
+    @precondition(lambda self: self.pairs and len(self.pairs) < MAX_POOL)
+    @rule(op=st.sampled_from(sorted(BINARY)), i=index, j=index, x=numbers,
+          with_number=st.booleans(), fail_at=st.integers(1, 4))
+    def out_of_memory(self, op, i, j, x, with_number, fail_at):
+        """The `fail_at`-th node allocation of an op fails: MemoryError, and nothing changed
+        (arena.hpp [A5]); if the op needed fewer allocations it ran as usual."""
+        (a, r), (b, s) = self.pick(i), self.pick(j)
+        f = BINARY[op]
+        operand_ag, operand_ref = (x, x) if with_number else (b, s)
+        self.steps_run_here()
+        before, live_before = self.snapshot(), arenagrad.live_nodes()
+        _core._fail_allocation_after(fail_at)
+        try:
+            f(a, operand_ag)
+        except MemoryError:
+            self.assert_unchanged(before, f"{op} out of memory")
+            assert arenagrad.live_nodes() == live_before, f"{op} out of memory leaked nodes"
+            return
+        except Exception:  # noqa: BLE001 - a float error: compared by apply() below
+            pass
+        finally:
+            _core._fail_allocation_after(0)
+        self.apply(f"{op} (allocations sufficed)", lambda: f(a, operand_ag),
+                   lambda: f(r, operand_ref))
+
+    @precondition(lambda self: self.pairs)
+    @rule(i=index, poll=st.integers(1, 6))
+    def interrupted_zero_grad(self, i, poll):
+        """Ctrl-C at the `poll`-th signal check of zero_grad(): KeyboardInterrupt and nothing
+        changed, or (order already cached, fewer checks) every grad of the graph zeroed."""
+        a, r = self.pick(i)
+        self.steps_run_here()
+        before = self.snapshot()
+        _core._set_poll_interval(1)
+        _core._run_in_poll(poll, interrupt)
+        try:
+            a.zero_grad()
+        except KeyboardInterrupt:
+            self.assert_unchanged(before, "interrupted zero_grad()")
+            return
+        finally:
+            _core._set_poll_interval(2**20)
+            _core._run_in_poll(0)  # cancel, if zero_grad() polled fewer times
+        for v in graph_of(r):
+            v.grad = 0.0
 
     @rule(bad=st.sampled_from(BAD))
     def bad_leaf(self, bad):

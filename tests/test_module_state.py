@@ -217,6 +217,18 @@ def test_widths_fixed_again_work_again():
     assert ag(X).data == ref(X).data
 
 
+def test_input_length_is_checked_against_the_current_structure():
+    """Found by the module fuzzer: a network built for 2 inputs, then its first layer removed
+    in place; the next call must check the length against the new first layer."""
+    random.seed(0)
+    ag = ag_nn.MLP(1, [2, 1, 1])
+    ag.layers.pop(0)
+    with pytest.raises(ValueError, match="expected 2 inputs"):
+        ag([0.5])
+    ag.layers.pop(0)
+    assert isinstance(ag([0.5]), Value)
+
+
 def test_empty_mlp_and_empty_layer_raise_value_error():
     ag, _ = twins()
     ag.layers[0].neurons.clear()
