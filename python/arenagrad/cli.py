@@ -115,7 +115,7 @@ def demo(args):
             try:
                 plot_decision_boundary(run, args.plot)
             except OSError as error:
-                return fail("demo", f"writing {args.plot} failed: {error.strerror or error}; "
+                return fail("demo", f"writing {args.plot} failed ({error.strerror or error}); "
                                     "the decision boundary was not saved", 1)
             print(f"decision boundary written to {args.plot}")
     except KeyboardInterrupt:

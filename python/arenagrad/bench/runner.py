@@ -26,7 +26,7 @@ FAMILIES = options.FAMILIES
 
 
 def parse_args(argv):
-    return options.parse_args(argv, __doc__.splitlines()[0])
+    return options.parse_args(argv, " ".join(__doc__.split("\n\n")[0].split()))
 
 
 # --- the workloads, as (label, function) tasks for the progress bar ----------------------------
