@@ -64,8 +64,8 @@ def assert_usage_error(proc, subcommand, option, accepted):
 ISSUE_ROWS = [
     (["demo", "--plot", "missing/dir/x.png"], "--plot", "does not exist"),
     (["demo", "--seed", "-5"], "--seed", "accepted: an integer >= 0"),
-    (["bench", "--sizes", "abc"], "--sizes", f"accepted: whole numbers of nodes >= 643"),
-    (["bench", "--sizes", "0"], "--sizes", f"accepted: whole numbers of nodes >= 643"),
+    (["bench", "--sizes", "abc"], "--sizes", "accepted: whole numbers of nodes >= 643"),
+    (["bench", "--sizes", "0"], "--sizes", "accepted: whole numbers of nodes >= 643"),
     (["bench", "--json", "missing/dir/r.json"], "--json", "does not exist"),
 ]
 
@@ -89,6 +89,7 @@ MORE_BAD_ARGUMENTS = [
     (["bench", "--sizes", "1500.5"], "--sizes", "whole numbers"),
     (["bench", "--sizes", "inf"], "--sizes", "whole numbers"),
     (["bench", "--sizes", "1e3,-1e4"], "--sizes", "got '-1e4'"),
+    (["bench", "--sizes", "1e12"], "--sizes", "< 2**32 (the arena's node ids)"),
     (["bench", "--repeats", "0"], "--repeats", "accepted: an integer >= 1"),
     (["bench", "--cycles", "-3"], "--cycles", "accepted: an integer >= 1"),
     (["bench", "--reference-cap", "10"], "--reference-cap", "nodes >= 643"),
@@ -146,11 +147,11 @@ def test_seed_accepts_exactly_what_numpy_accepts(n):
             cli.seed(str(n))
 
 
-@given(st.lists(st.integers(min_value=1, max_value=10**9), min_size=1, max_size=5),
-       st.sampled_from(["{}", "{:.9e}", "{:_}", "{:.1f}"]))
-def test_sizes_parse_every_notation_and_reject_graphs_too_small(values, notation):
+@given(st.lists(st.integers(min_value=1, max_value=2**33), min_size=1, max_size=5),
+       st.sampled_from(["{}", "{:.10e}", "{:_}", "{:.1f}"]))
+def test_sizes_parse_every_notation_and_reject_graphs_out_of_range(values, notation):
     text = ",".join(notation.format(v) for v in values)
-    if min(values) >= options.SMALLEST_SIZE:
+    if 643 <= min(values) and max(values) < 2**32:
         assert options.sizes(text) == sorted(set(values))
     else:
         with pytest.raises(argparse.ArgumentTypeError, match=r">= 643 \(the smallest mlp"):
@@ -163,7 +164,7 @@ def test_node_count_returns_a_whole_size_or_rejects(text):
         n = options.node_count(text)
     except argparse.ArgumentTypeError:
         return
-    assert isinstance(n, int) and n >= options.SMALLEST_SIZE and n == float(text)
+    assert isinstance(n, int) and options.SMALLEST_SIZE <= n < 2**32 and n == float(text)
 
 
 def test_smallest_size_is_the_largest_of_the_shapes_smallest_graphs():
@@ -273,12 +274,13 @@ def interrupt_when(argv, marker, cwd, timeout=120):
 
 
 @POSIX_ONLY
-def test_bench_ctrl_c_saves_the_finished_workloads_beside_the_json(tmp_path):
+@pytest.mark.parametrize("json_option", [["--json", "r.json"], []], ids=["json", "no-json"])
+def test_bench_ctrl_c_saves_the_finished_workloads(tmp_path, json_option):
     # op_by_op runs first; once the progress bar names the first graph, it has finished. The
     # graphs at 1e5 nodes keep the run busy for many seconds after that.
     rc, out, err = interrupt_when(
         ["bench", "--only", "op_by_op,graphs", "--sizes", "1e3,1e5", "--repeats", "3",
-         "--json", "r.json"], "chain 1e+03 arenagrad", tmp_path)
+         *json_option], "chain 1e+03 arenagrad", tmp_path)
     assert rc == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     line = err.strip().splitlines()[-1]
@@ -287,9 +289,18 @@ def test_bench_ctrl_c_saves_the_finished_workloads_beside_the_json(tmp_path):
     assert match, line
     finished, total = int(match.group(1)), int(match.group(2))
     assert 2 <= finished < total
-    assert saved_file(line) == "r.partial.json"
-    assert not (tmp_path / "r.json").exists()
-    results = json.loads((tmp_path / "r.partial.json").read_text())
+    path = pathlib.Path(saved_file(line))
+    if json_option:  # beside the requested file, which is not written
+        assert path == pathlib.Path("r.partial.json")
+        assert not (tmp_path / "r.json").exists()
+        path = tmp_path / path
+    else:  # a temporary file
+        assert path.is_absolute() and path.name.startswith("arenagrad-bench-")
+        assert path.name.endswith(".partial.json")
+    try:
+        results = json.loads(path.read_text())
+    finally:
+        path.unlink()
     for engine in ("arenagrad", "reference"):
         assert results["op_by_op"][engine]["ns_per_op"]["median"] > 0
     assert results["stopped"]["workloads_finished"] == finished

@@ -12,18 +12,20 @@ QUICK_SIZES = [1000, 10000]
 # Every size is built in every shape; below this, some shape's graph is not what it describes.
 SMALLEST_SIZE = max(shape.smallest for shape in SHAPES.values())
 _SMALLEST_SHAPE = max(SHAPES.values(), key=lambda shape: shape.smallest).name
+LARGEST_SIZE = 2**32 - 1  # the arena names nodes with 32-bit ids (NodeId, cpp/node.hpp)
 
 
 def node_count(text):
-    """A graph size in nodes: a whole number >= SMALLEST_SIZE, written 1000, 1e3 or 1_000."""
+    """A graph size in nodes: a whole number from SMALLEST_SIZE to LARGEST_SIZE, written 1000,
+    1e3 or 1_000."""
     try:
         x = float(text)
     except ValueError:
         x = math.nan
-    if not (math.isfinite(x) and x == int(x) and x >= SMALLEST_SIZE):
+    if not (math.isfinite(x) and x == int(x) and SMALLEST_SIZE <= x <= LARGEST_SIZE):
         raise argparse.ArgumentTypeError(
             f"accepted: whole numbers of nodes >= {SMALLEST_SIZE} (the smallest {_SMALLEST_SHAPE} "
-            f"graph), e.g. 1e3 or 1000, got {text!r}")
+            f"graph) and < 2**32 (the arena's node ids), e.g. 1e3 or 1000, got {text!r}")
     return int(x)
 
 
