@@ -70,7 +70,8 @@ ISSUE_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("argv, option, accepted", ISSUE_ROWS, ids=" ".join)
+@pytest.mark.parametrize("argv, option, accepted", ISSUE_ROWS,
+                         ids=[" ".join(row[0]) for row in ISSUE_ROWS])
 def test_issue_row_fails_before_the_work_with_one_line(tmp_path, argv, option, accepted):
     proc = run_cli(*argv, cwd=tmp_path)
     assert_usage_error(proc, argv[0], option, accepted)
@@ -101,7 +102,8 @@ MORE_BAD_ARGUMENTS = [
 ]
 
 
-@pytest.mark.parametrize("argv, option, accepted", MORE_BAD_ARGUMENTS, ids=" ".join)
+@pytest.mark.parametrize("argv, option, accepted", MORE_BAD_ARGUMENTS,
+                         ids=[" ".join(row[0]) for row in MORE_BAD_ARGUMENTS])
 def test_bad_argument_fails_before_the_work_with_one_line(tmp_path, argv, option, accepted):
     (tmp_path / "sub.png").mkdir()
     (tmp_path / "sub").mkdir()
