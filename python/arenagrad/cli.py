@@ -5,10 +5,14 @@ user would write it. Heavy imports (tqdm, matplotlib, the benchmarks) happen ins
 subcommand that needs them, so ``--help`` and the demo start fast.
 """
 import argparse
+import os
 import random
 import sys
+import tempfile
 import time
 from typing import NamedTuple
+
+from . import __version__
 
 DEFAULT_SEED = 1337  # micrograd's seed; reaches 99% accuracy within 100 steps
 
@@ -99,15 +103,30 @@ def plot_decision_boundary(run, path, h=0.02):
 
 
 def demo(args):
-    t0 = time.perf_counter()
-    run = train(args.steps, args.seed, progress=True)
-    wall = time.perf_counter() - t0
-    print(f"final loss {run.losses[-1]:.6f}, accuracy {run.accuracies[-1]*100:.1f}% "
-          f"({args.steps} steps, seed {args.seed}, {wall:.2f} s)")
-    if args.plot:
-        plot_decision_boundary(run, args.plot)
-        print(f"decision boundary written to {args.plot}")
+    # Ctrl-C loses nothing worth saving (the demo reruns in about a second), so it ends with one
+    # line; so does a failure to write the plot.
+    try:
+        t0 = time.perf_counter()
+        run = train(args.steps, args.seed, progress=True)
+        wall = time.perf_counter() - t0
+        print(f"final loss {run.losses[-1]:.6f}, accuracy {run.accuracies[-1]*100:.1f}% "
+              f"({args.steps} steps, seed {args.seed}, {wall:.2f} s)")
+        if args.plot:
+            try:
+                plot_decision_boundary(run, args.plot)
+            except OSError as error:
+                return fail("demo", f"writing {args.plot} failed ({error.strerror or error}); "
+                                    "the decision boundary was not saved", 1)
+            print(f"decision boundary written to {args.plot}")
+    except KeyboardInterrupt:
+        return fail("demo", "interrupted (Ctrl-C)", 130)
     return 0
+
+
+def fail(command, message, status):
+    """Ends a subcommand whose work failed: one line on stderr, the exit status returned."""
+    print(f"python -m arenagrad {command}: {message}", file=sys.stderr)
+    return status
 
 
 def bench(argv):
@@ -120,26 +139,88 @@ def bench(argv):
     return runner.main(argv)
 
 
-def _positive_int(text):
-    n = int(text)
+# --- argument types: each check a user's typo can fail is made while parsing, before the work;
+# a failure is argparse's one-line "argument --x: ..." error and exit status 2 -----------------
+
+def positive_int(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
     if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {n}")
+        raise argparse.ArgumentTypeError(f"accepted: an integer >= 1, got {text!r}")
     return n
+
+
+def seed(text):
+    """A seed that both random.seed and numpy's default_rng (make_moons) accept."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = None
+    if n is None or n < 0:
+        raise argparse.ArgumentTypeError(
+            f"accepted: an integer >= 0 (numpy's seeds are non-negative), got {text!r}")
+    return n
+
+
+def output_file(text):
+    """A path the command can write: an existing writable file, or a new file in an existing
+    folder that lets us create files. The check leaves no file behind and changes none."""
+    if not text:
+        raise argparse.ArgumentTypeError("accepted: a file path, got ''")
+    folder = os.path.dirname(os.path.abspath(text))
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a folder; accepted: a file path")
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(
+            f"folder {folder} does not exist; accepted: a file in an existing folder")
+    if os.path.exists(text):
+        if not os.access(text, os.W_OK):
+            raise argparse.ArgumentTypeError(f"{text} is not writable; accepted: a writable file")
+        return text
+    try:  # access() would not see a read-only or pseudo file system (/proc) as root
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise argparse.ArgumentTypeError(
+            f"cannot create files in {folder} ({error.strerror}); accepted: a file in a "
+            "writable folder") from None
+    return text
+
+
+def figure_file(extra):
+    """An argument type: an output_file whose suffix matplotlib can write, checked (with
+    matplotlib's presence, named by the `extra` that installs it) before any work starts."""
+    def check(text):
+        try:
+            from matplotlib.backend_bases import FigureCanvasBase
+        except ImportError:
+            raise argparse.ArgumentTypeError(
+                f'needs matplotlib: pip install "arenagrad[{extra}]"') from None
+        formats = FigureCanvasBase.get_supported_filetypes()
+        suffix = os.path.splitext(text)[1][1:].lower()
+        if suffix not in formats:
+            raise argparse.ArgumentTypeError(
+                f"accepted: a file name ending in .png (or another format matplotlib writes: "
+                f"{', '.join(sorted(formats))}), got {text!r}")
+        return output_file(text)
+    return check
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m arenagrad",
         description="arenagrad: micrograd's scalar autograd with a C++ core.")
+    parser.add_argument("--version", action="version", version=f"arenagrad {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,bench}")
 
     p = sub.add_parser("demo", help="train micrograd's moons classifier",
                        description="Train micrograd's moons classifier (MLP(2, [16, 16, 1]), "
                                    "max-margin loss + L2, SGD), as micrograd's demo notebook.")
-    p.add_argument("--steps", type=_positive_int, default=100, help="SGD steps (default 100)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                   help=f"seed of the data and the weights (default {DEFAULT_SEED})")
-    p.add_argument("--plot", metavar="FILE.png",
+    p.add_argument("--steps", type=positive_int, default=100, help="SGD steps (default 100)")
+    p.add_argument("--seed", type=seed, default=DEFAULT_SEED,
+                   help=f"seed of the data and the weights, >= 0 (default {DEFAULT_SEED})")
+    p.add_argument("--plot", metavar="FILE.png", type=figure_file("viz"),
                    help="write the decision boundary to FILE.png (needs matplotlib)")
 
     # Its options belong to arenagrad.bench.runner: everything after "bench" is passed on.

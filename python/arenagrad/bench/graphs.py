@@ -115,18 +115,25 @@ def mlp_build(engine, state):
 
 
 class Shape:
-    def __init__(self, name, setup, build, depth, note):
+    """A graph shape. `smallest`: the smallest size whose graph is what the shape describes
+    (one chain step, one summand, the 16-leaf DAG's final tree, one MLP sample); below it a
+    graph is empty, a bare leaf, or larger than asked for."""
+
+    def __init__(self, name, setup, build, depth, note, smallest):
         self.name, self.setup, self.build, self.depth, self.note = name, setup, build, depth, note
+        self.smallest = smallest
 
 
 SHAPES = {
-    "chain": Shape("chain", chain_setup, chain_build, lambda n: n // 2, "y = y*c + d"),
+    "chain": Shape("chain", chain_setup, chain_build, lambda n: n // 2, "y = y*c + d", 4),
     "wide_sum_fold": Shape("wide_sum_fold", fold_setup, fold_build, lambda n: n // 2,
-                           "Python sum(values)"),
+                           "Python sum(values)", 2),
     "wide_sum_nary": Shape("wide_sum_nary", nary_setup, nary_build, lambda n: 1,
-                           "arenagrad.sum(values)"),
-    "random_dag": Shape("random_dag", dag_setup, dag_build, lambda n: 0, "+,*,tanh, seed 1234"),
-    "mlp": Shape("mlp", mlp_setup, mlp_build, lambda n: 0, "MLP(2,[16,16,1]) x samples, summed"),
+                           "arenagrad.sum(values)", 2),
+    "random_dag": Shape("random_dag", dag_setup, dag_build, lambda n: 0, "+,*,tanh, seed 1234",
+                        31),
+    "mlp": Shape("mlp", mlp_setup, mlp_build, lambda n: 0, "MLP(2,[16,16,1]) x samples, summed",
+                 MLP_NODES_PER_SAMPLE),
 }
 
 

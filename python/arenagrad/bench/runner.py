@@ -4,50 +4,29 @@ backward pass, against the bare floor of bench/floor.cpp (arenagrad / floor).
 
     python -m arenagrad bench                  # 1e3..1e6 nodes, ~10 minutes
     python -m arenagrad bench --quick          # smoke run, under a minute
-    python -m arenagrad bench --sizes 1e3,1e7 --json out.json
+    python -m arenagrad bench --sizes 1e3,1e7 --json out.json --plot out.png
+
+Bad arguments stop it before any work (options.py). A failure during the work (Ctrl-C, a full
+disk) ends it with one line that says where the figures measured so far were saved.
 """
-import argparse
 import datetime
 import json
 import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
-from . import floor, graphs, memory, training
+from . import floor, graphs, memory, options, training
 from .engines import ARENAGRAD, ENGINES, REFERENCE
+from .report import report
 from .timing import machine
 
-FAMILIES = ("floor", "op_by_op", "graphs", "training", "memory", "recycle")
-RECYCLE_LIMIT_NS = 15.0  # the layout requirement: backward after recycling stays <= 15 ns/node
+FAMILIES = options.FAMILIES
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m arenagrad bench",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: sizes 1e3,1e4, 3 repeats, 20 recycle cycles (< 1 min)")
-    parser.add_argument("--json", metavar="FILE", help="write the raw figures to FILE")
-    parser.add_argument("--sizes", help="graph sizes in nodes, e.g. 1e3,1e4,1e5,1e6 (default), 1e7")
-    parser.add_argument("--repeats", type=int, help="timed samples per figure (default 5)")
-    parser.add_argument("--reference-cap", type=float, default=1e5,
-                        help="largest graph the reference is timed on (default 1e5 nodes)")
-    parser.add_argument("--cycles", type=int,
-                        help="rebuild-and-drop cycles of the recycle workload (default 1000)")
-    parser.add_argument("--only", help=f"comma-separated workload families: {','.join(FAMILIES)}")
-    parser.add_argument("--recycle", action="store_true", help="run only the recycle workload")
-    args = parser.parse_args(argv)
-    args.sizes = ([int(float(s)) for s in args.sizes.split(",")] if args.sizes
-                  else [1000, 10000] if args.quick else [1000, 10000, 100000, 1000000])
-    args.repeats = args.repeats or (3 if args.quick else 5)
-    args.cycles = args.cycles or (20 if args.quick else 1000)
-    args.memory_size = max(args.sizes) if args.quick else 1000000
-    families = ["recycle"] if args.recycle else (args.only.split(",") if args.only else FAMILIES)
-    unknown = set(families) - set(FAMILIES)
-    if unknown:
-        parser.error(f"unknown workload families: {', '.join(sorted(unknown))}")
-    args.families = [f for f in FAMILIES if f in families]
-    return args
+    return options.parse_args(argv, " ".join(__doc__.split("\n\n")[0].split()))
 
 
 # --- the workloads, as (label, function) tasks for the progress bar ----------------------------
@@ -131,149 +110,6 @@ def tasks(args, results, notes):
         yield f"recycle ({args.cycles} cycles, subprocess)", run_recycle
 
 
-# --- the report --------------------------------------------------------------------------------
-
-def num(x):
-    """A figure with 3 significant digits, without scientific notation for everyday sizes."""
-    if x is None:
-        return "-"
-    if x >= 100:
-        return f"{x:,.0f}"
-    if x >= 10:
-        return f"{x:.1f}"
-    return f"{x:.2f}"
-
-
-def spread(figure):
-    return f"{num(figure['median'])} [{num(figure['min'])}-{num(figure['max'])}]"
-
-
-def ratio(a, b):
-    if not (a and b):
-        return "-"
-    return f"{a / b:,.0f}x" if a / b >= 100 else f"{a / b:.1f}x"
-
-
-def median(entry, key):
-    figure = entry.get(key) if entry else None
-    return figure["median"] if figure else None
-
-
-def report(results, notes, args):
-    lines = []
-    out = lines.append
-    m = results["machine"]
-    out(f"arenagrad benchmark, {results['date']}")
-    out(f"machine: {m['cpu']}, {m['cores']} cores, {m['platform']}")
-    out(f"python {m['python']}, numpy {m['numpy']}; engine built by {m['engine_compiler']}; "
-        f"python built with {m['python_compiler']}")
-    out(f"load average at start {m['load_start']}, at end {m['load_end']} "
-        "(with load above the core count, a timed sample can lose its core to another process "
-        "and read up to 2x: see min-max)")
-    pinned = (f"pinned to CPU {m['pinned_cpu']}" if m.get("pinned_cpu") is not None
-              else "not pinned to a CPU")
-    out(f"method: setup untimed, 1 warm-up, {args.repeats} timed samples, gc off while timed, "
-        f"{pinned}; median [min-max]; ratios are of medians")
-    out("")
-
-    if "op_by_op" in results:
-        r = results["op_by_op"]
-        out("1. op-by-op graph building from Python: acc = acc + w*x, 1,000 terms (ns/op)")
-        out(f"   arenagrad {spread(r['arenagrad']['ns_per_op'])}   reference "
-            f"{spread(r['reference']['ns_per_op'])}   reference/arenagrad "
-            f"{ratio(r['reference']['ns_per_op']['median'], r['arenagrad']['ns_per_op']['median'])}")
-        out("")
-
-    floor_shapes = (results.get("floor") or {}).get("shapes", {})
-    if "graphs" in results:
-        out("2. graphs, arenagrad (ns per node of the graph, leaves included)")
-        header = (f"   {'shape':<14}{'size':>6}{'nodes':>12}  {'build':<22}{'backward':<22}"
-                  f"{'free':<20}{'floor bw':>9}{'bw/floor':>10}")
-        out(header)
-        for shape, sizes in results["graphs"].items():
-            for size, entry in sizes.items():
-                ag = entry.get("arenagrad")
-                if not ag:
-                    continue
-                fl = floor_shapes.get(shape, {}).get(int(size)) or floor_shapes.get(
-                    shape, {}).get(str(size))
-                fl_median = fl["median"] if fl else None
-                out(f"   {shape:<14}{float(size):>6.0e}{ag['nodes']:>12,}  "
-                    f"{spread(ag['build_ns_per_node']):<22}{spread(ag['backward_ns_per_node']):<22}"
-                    f"{spread(ag['free_ns_per_node']):<20}{num(fl_median):>9}"
-                    f"{ratio(median(ag, 'backward_ns_per_node'), fl_median):>10}")
-        out("")
-        out("   reference (same graphs, same run; its free includes the gc.collect() that its "
-            "cyclic Values need) and reference/arenagrad")
-        out(f"   {'shape':<14}{'size':>6}  {'build':<22}{'backward':<22}{'free (+gc)':<22}"
-            f"{'build':>9}{'bw':>9}{'free':>9}")
-        for shape, sizes in results["graphs"].items():
-            for size, entry in sizes.items():
-                ref, ag = entry.get("reference"), entry.get("arenagrad")
-                if not ref or "skipped" in ref:
-                    continue
-                bw = ref.get("backward_ns_per_node")
-                out(f"   {shape:<14}{float(size):>6.0e}  {spread(ref['build_ns_per_node']):<22}"
-                    f"{(spread(bw) if bw else 'skipped'):<22}"
-                    f"{spread(ref['free_ns_per_node']):<22}"
-                    f"{ratio(median(ref, 'build_ns_per_node'), median(ag, 'build_ns_per_node')):>9}"
-                    f"{ratio(median(ref, 'backward_ns_per_node'), median(ag, 'backward_ns_per_node')):>9}"
-                    f"{ratio(median(ref, 'free_ns_per_node'), median(ag, 'free_ns_per_node')):>9}")
-        out("")
-
-    if "demo_step" in results:
-        out("3. training steps from Python (ms/step)")
-        for key, title in (("demo_step", "micrograd demo step (100 moons, MLP(2,[16,16,1]))"),
-                           ("lecture_step", "lecture loop (MLP(3,[4,4,1]), 4 samples)")):
-            r = results[key]
-            out(f"   {title:<52} arenagrad {spread(r['arenagrad']['ms_per_step'])}  reference "
-                f"{spread(r['reference']['ms_per_step'])}  reference/arenagrad "
-                f"{ratio(r['reference']['ms_per_step']['median'], r['arenagrad']['ms_per_step']['median'])}")
-        reuse = results["demo_step"].get("arenagrad_reuse")
-        if reuse:
-            ref = results["demo_step"]["reference"]["ms_per_step"]["median"]
-            rebuild = results["demo_step"]["arenagrad"]["ms_per_step"]["median"]
-            out(f"   {'the demo step with graph reuse (recompute())':<52} arenagrad "
-                f"{spread(reuse['ms_per_step'])}  rebuilding/reuse "
-                f"{ratio(rebuild, reuse['ms_per_step']['median'])}  reference/reuse "
-                f"{ratio(ref, reuse['ms_per_step']['median'])}")
-        out("")
-
-    if "memory" in results:
-        out("4. bytes per node of a live graph (after backward)")
-        for shape, r in results["memory"].items():
-            ag, ref = r["arenagrad"], r["reference"]
-            out(f"   {shape:<6} arenagrad {ag['bytes_per_node']:.1f} B/node arena "
-                f"({ag['nodes']:,} nodes, {ag['bytes'] / 2**20:.1f} MiB)   "
-                f"reference {ref['bytes_per_node']:.0f} "
-                f"B/node ({ref['nodes']:,} nodes)   reference/arenagrad "
-                f"{ratio(ref['bytes_per_node'], ag['bytes_per_node'])}")
-        out("")
-
-    if "recycle" in results:
-        r = results["recycle"]
-        fresh = r["fresh"]["backward_ns_per_node"]
-        recycled = r["recycled"]["backward_ns_per_node"]
-        # Judged on the best sample: on a shared machine a sample that lost its core to another
-        # process reads 2x (see the load average), which says nothing about the layout.
-        verdict = "yes" if recycled["min"] <= RECYCLE_LIMIT_NS else "NO"
-        out(f"5. layout after recycling: backward of a {r['graph_nodes']:,}-node MLP graph (ns/node)")
-        out(f"   fresh arena {spread(fresh)}   after {r['cycles']} rebuild-and-drop cycles of a "
-            f"{r['train_graph_nodes']:.0e}-node training graph ({r['cycles_seconds']:.2f} s) "
-            f"{spread(recycled)}   recycled/fresh {ratio(recycled['median'], fresh['median'])}   "
-            f"best sample <= {RECYCLE_LIMIT_NS:g} ns/node: {verdict}")
-        out("")
-
-    if "floor" in results and results["floor"]:
-        f = results["floor"]
-        out(f"floor: bench/floor.cpp built with {f['compiler']} {f['flags']}")
-    if notes:
-        out("notes:")
-        for note in dict.fromkeys(notes):
-            out(f"   - {note}")
-    return "\n".join(lines)
-
-
 def engine_compiler():
     """The C++ compiler of the installed engine, from the CMake cache of an editable build."""
     here = pathlib.Path(__file__).resolve()
@@ -305,34 +141,121 @@ def pin_to_one_cpu():
     return cpu
 
 
-def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else list(argv))
+class Progress:
+    """How far a run got, for the one line that ends a failed run."""
+
+    def __init__(self):
+        self.results = None  # the JSON document, filled workload by workload
+        self.step = "setup"  # what the run is doing now, as the failure message names it
+        self.finished, self.total = 0, 0
+        self.saved = None  # where the complete figures were written, once they were
+        self.writing = None  # the output file being written, while it is
+
+
+def measure(args, progress):
+    """Runs the workloads into progress.results, then prints the report and writes the files."""
     from tqdm import tqdm
 
     cpu = pin_to_one_cpu()
-
-    results = {"machine": machine(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
-               "config": {"sizes": args.sizes, "repeats": args.repeats, "quick": args.quick,
-                          "reference_cap": args.reference_cap, "cycles": args.cycles,
-                          "families": args.families}}
+    results = progress.results = {
+        "machine": machine(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "config": {"sizes": args.sizes, "repeats": args.repeats, "quick": args.quick,
+                   "reference_cap": args.reference_cap, "cycles": args.cycles,
+                   "families": args.families}}
     results["machine"]["engine_compiler"] = engine_compiler()
     results["machine"]["load_start"] = load_average()
     results["machine"]["pinned_cpu"] = cpu
     notes = []
     work = list(tasks(args, results, notes))
-    bar = tqdm(work, desc="bench", unit="workload", file=sys.stderr, dynamic_ncols=True)
-    for label, run in bar:
-        bar.set_postfix_str(label)
-        run()
-    bar.close()
+    progress.total = len(work)
+    with tqdm(work, desc="bench", unit="workload", file=sys.stderr, dynamic_ncols=True) as bar:
+        for label, run in bar:
+            progress.step = f"workload {label!r}"
+            bar.set_postfix_str(label)
+            run()
+            progress.finished += 1
     results["machine"]["load_end"] = load_average()
     results["notes"] = list(dict.fromkeys(notes))
+    progress.step = "the report"
     print(report(results, notes, args))
     if args.json:
+        progress.step, progress.writing = f"writing {args.json}", args.json
+        text = json.dumps(results, indent=1)
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+            f.write(text)
+        progress.saved, progress.writing = args.json, None
         print(f"\nraw figures written to {args.json}")
+    if args.plot:
+        from . import plot
+        progress.step = f"writing {args.plot}"
+        plot.draw(results, args.plot)
+        print(f"plot written to {args.plot}")
     return 0
+
+
+def save_partial(results, beside, complete):
+    """Writes `results` to `beside`'s NAME.partial.json, or if that fails (or `beside` is None)
+    to a new temporary file. Returns the path, or raises the OSError of the last attempt."""
+    text = json.dumps(results, indent=1)
+    if beside:
+        path = os.path.splitext(beside)[0] + ".partial.json"
+        try:
+            with open(path, "w") as f:
+                f.write(text)
+            return path
+        except OSError:
+            pass
+    suffix = ".json" if complete else ".partial.json"
+    fd, path = tempfile.mkstemp(prefix="arenagrad-bench-", suffix=suffix)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+def stopped(args, progress, why, status):
+    """The end of a run that failed during its work: one line on stderr, naming where the
+    figures measured so far are (saved now unless they already were)."""
+    if progress.saved:
+        where = f"the figures are in {progress.saved}"
+    elif progress.finished == 0:
+        where = "no workload had finished, so nothing was saved"
+    else:
+        progress.results["stopped"] = {"why": why, "workloads_finished": progress.finished,
+                                       "workloads": progress.total}
+        # Beside the requested file, unless writing there is what failed (or it is no regular
+        # file: never create NAME.partial.json beside a device such as /dev/full).
+        beside = args.json
+        if beside and (progress.writing == beside
+                       or (os.path.exists(beside) and not os.path.isfile(beside))):
+            beside = None
+        complete = progress.finished == progress.total  # and only writing the files failed
+        what = ("the figures" if complete else
+                f"the {progress.finished} of {progress.total} workloads that finished")
+        try:
+            where = f"{what} are in {save_partial(progress.results, beside, complete)}"
+        except OSError as error:
+            where = f"{what} could not be saved either ({error.strerror or error})"
+    print(f"python -m arenagrad bench: {why}; {where}", file=sys.stderr)
+    return status
+
+
+def describe(error):
+    """One line for an error of the work: the OS's words, or the exception's first line."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else list(argv))
+    progress = Progress()
+    try:
+        return measure(args, progress)
+    except KeyboardInterrupt:
+        return stopped(args, progress, f"interrupted (Ctrl-C) during {progress.step}", 130)
+    except (MemoryError, OSError, subprocess.SubprocessError) as error:
+        return stopped(args, progress, f"{progress.step} failed ({describe(error)})", 1)
 
 
 if __name__ == "__main__":
