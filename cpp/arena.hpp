@@ -8,8 +8,10 @@
 //        - transient holds of a C++ frame that must keep a Node alive across an allocation
 //          (ops.cpp's Hold, mlp.cpp's forward, bindings.cpp's inputs); released on every exit,
 //          exceptions included.
-//      A Node with refs == 0 outside free_graph() is one that allocate() just returned: its
-//      creator acquires it at once, or discards it with discard_if_unheld() on failure.
+//      A Node with refs == 0 outside free_graph() is one its creator has built and not yet
+//      handed to a holder (an op's result until wrap(); the head of a neuron's chain in
+//      mlp.cpp until the next Node takes it); on a failure the creator frees it, and what it
+//      holds, with discard_if_unheld().
 // [A2] Freeing. When a count reaches 0 the Node is freed and its operands released through a
 //      worklist that is threaded through the dying Nodes themselves (a Node on it has no
 //      holders, so its `refs` field links to the next): freeing never recurses and never

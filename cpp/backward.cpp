@@ -31,7 +31,8 @@ void topological_order(Arena& arena, WalkScope& walk, NodeId root, std::vector<N
   // operands, their post-order position is immediate.
   const std::uint16_t epoch = walk.new_epoch();
   const std::size_t poll_mask = walk::mask();
-  std::vector<NodeId> stack{root};  // [W2]
+  std::vector<NodeId>& stack = walk.stack();  // [W2]
+  stack.push_back(root);
   order.clear();
   for (std::size_t step = 1; !stack.empty(); ++step) {
     if (walk::due(step, poll_mask)) walk::poll_interrupt();
@@ -130,7 +131,7 @@ NodeId mark_reachable_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
 // Propagates through the topological order of root's graph, in reverse, skipping the Nodes
 // above `swept_above` (already swept by a scan that gave up there).
 void sweep_topological(Arena& arena, WalkScope& walk, NodeId root, NodeId swept_above) {
-  std::vector<NodeId> order;  // [W2]
+  std::vector<NodeId>& order = walk.order();  // [W2]
   topological_order(arena, walk, root, order);
   const std::size_t poll_mask = walk::mask();
   for (std::size_t i = order.size(); i-- > 0;) {

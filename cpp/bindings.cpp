@@ -271,7 +271,7 @@ py::dict memory_stats() {
   py::dict d;
   d["live_nodes"] = s.live_nodes;
   d["capacity"] = s.capacity;
-  d["bytes"] = s.bytes;
+  d["bytes"] = s.bytes + WalkScope::scratch_bytes();
   d["node_bytes"] = sizeof(Node);
   d["out_of_order_nodes"] = arena().out_of_order_nodes();
   return d;
@@ -289,10 +289,11 @@ PYBIND11_MODULE(_core, m) {
         "Arena figures: live_nodes, capacity (node slots), bytes (storage + scratch), node_bytes, "
         "out_of_order_nodes (nodes whose operands were allocated after them; see arena.hpp [A4]).");
   m.def("trim", [] {
-          WalkScope walk(arena());  // [W1]: never while a walk reads the chunks
+          WalkScope walk(arena());  // [W1]: never while a walk reads the chunks or scratch
           arena().trim();
+          WalkScope::release_scratch();
         },
-        "Returns unused trailing arena chunks to the system.");
+        "Returns unused trailing arena chunks and the walks' scratch buffers to the system.");
   m.def("sum", &sum_values, py::arg("values"),
         "One n-ary node for values[0] + values[1] + ...: the value of Python's sum(values), "
         "each operand getting d/d operand = 1.");

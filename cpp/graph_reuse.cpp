@@ -24,8 +24,8 @@ const std::vector<NodeId>& order_of(Arena& arena, WalkScope& walk, NodeId root) 
 void recompute(Arena& arena, NodeId root) {
   WalkScope walk(arena);
   const std::vector<NodeId>& order = order_of(arena, walk, root);
-  std::vector<double> saved;     // [W2] values before, restored on error
-  std::vector<double> operands;  // the evaluated node's operand values
+  std::vector<double>& saved = walk.values();              // [W2] values before, for errors
+  std::vector<double>& operands = walk.operand_values();   // the evaluated node's operands
   saved.reserve(order.size());
   try {
     for (NodeId id : order) {

@@ -58,34 +58,7 @@ class Holds {
   std::vector<NodeId> ids_;
 };
 
-// A neuron's running activation, with the count the pass holds on it (none while it is still
-// the bias, which the Network holds).
-class Running {
- public:
-  Running(Arena& arena, NodeId bias) : arena_(arena), id_(bias) {}
-  ~Running() {
-    if (held_) arena_.release(id_);
-  }
-  Running(const Running&) = delete;
-  Running& operator=(const Running&) = delete;
-  NodeId id() const { return id_; }
-  void advance(NodeId next) {  // `next` (refs 0, just built) holds the current one
-    arena_.acquire(next);
-    if (held_) arena_.release(id_);
-    id_ = next;
-    held_ = true;
-  }
-  NodeId take() {  // the caller owns one count
-    if (!held_) arena_.acquire(id_);
-    held_ = false;
-    return id_;
-  }
-
- private:
-  Arena& arena_;
-  NodeId id_;
-  bool held_ = false;
-};
+constexpr NodeId kNoNode = ~NodeId{0};
 
 }  // namespace
 
@@ -112,17 +85,29 @@ std::vector<NodeId> Network::forward(const std::vector<NodeId>& inputs) const {
     next.reserve(layer.nout);
     for (std::size_t j = 0; j < layer.nout; ++j) {
       const NodeId* w = &layer.weights[j * layer.nin];
-      Running act(arena_, layer.biases[j]);
-      double sum = arena_.node(act.id()).data;
-      for (std::size_t i = 0; i < layer.nin; ++i) {
-        const NodeId xi = (*x)[i];
-        const double p = arena_.node(w[i]).data * arena_.node(xi).data;
-        const Hold product(arena_, make_node(arena_, Op::Mul, p, w[i], xi));
-        sum = sum + p;
-        act.advance(make_node(arena_, Op::Add, sum, act.id(), product.id()));
+      // `act` heads the neuron's chain built so far; once it is a new Node nothing holds it
+      // (refs 0) until the next Node takes it as an operand, so freeing it on a failure frees
+      // the whole chain [A1]. `product` is a Mul not yet taken by its Add.
+      NodeId act = layer.biases[j];
+      NodeId product = kNoNode;
+      double sum = arena_.node(act).data;
+      try {
+        for (std::size_t i = 0; i < layer.nin; ++i) {
+          const NodeId xi = (*x)[i];
+          const double p = arena_.node(w[i]).data * arena_.node(xi).data;
+          product = make_node(arena_, Op::Mul, p, w[i], xi);
+          sum = sum + p;
+          act = make_node(arena_, Op::Add, sum, act, product);
+          product = kNoNode;
+        }
+        if (layer.nonlin[j]) act = make_node(arena_, Op::Relu, sum < 0 ? 0.0 : sum, act);
+      } catch (...) {
+        if (product != kNoNode) arena_.discard_if_unheld(product);
+        arena_.discard_if_unheld(act);  // the bias is held by the Network: kept
+        throw;
       }
-      if (layer.nonlin[j]) act.advance(make_node(arena_, Op::Relu, sum < 0 ? 0.0 : sum, act.id()));
-      next.add(act.take());
+      arena_.acquire(act);
+      next.add(act);
     }
     held.replace_with(next);
     x = &held.ids();

@@ -9,6 +9,19 @@ namespace {
 bool walking = false;
 std::thread::id walker;
 
+// [W2] Scratch of the running walk.
+struct Scratch {
+  std::vector<NodeId> stack, order;
+  std::vector<double> values, operand_values;
+};
+Scratch scratch;
+
+template <class T>
+std::vector<T>& cleared(std::vector<T>& v) {
+  v.clear();
+  return v;
+}
+
 std::size_t poll_interval = std::size_t{1} << 20;
 bool (*poll_hook)() = nullptr;
 void (*wait_hook)() = nullptr;
@@ -26,6 +39,18 @@ WalkScope::WalkScope(Arena& arena) : arena_(arena) {
 }
 
 WalkScope::~WalkScope() { walking = false; }
+
+std::vector<NodeId>& WalkScope::stack() { return cleared(scratch.stack); }
+std::vector<NodeId>& WalkScope::order() { return cleared(scratch.order); }
+std::vector<double>& WalkScope::values() { return cleared(scratch.values); }
+std::vector<double>& WalkScope::operand_values() { return cleared(scratch.operand_values); }
+
+void WalkScope::release_scratch() { scratch = Scratch{}; }
+
+std::size_t WalkScope::scratch_bytes() {
+  return (scratch.stack.capacity() + scratch.order.capacity()) * sizeof(NodeId) +
+         (scratch.values.capacity() + scratch.operand_values.capacity()) * sizeof(double);
+}
 
 namespace walk {
 

@@ -6,11 +6,15 @@
 //      from the same thread (nested) raises NestedWalk, which the binding maps to RuntimeError,
 //      and the outer walk then completes or raises in turn; a walk from another thread waits for
 //      the running one to end, with the GIL released (set_wait_hook).
-// [W2] Scratch. A walk's buffers (stack, order, saved values) are locals of that walk.
+// [W2] Scratch. The buffers a walk needs (stack, order, saved values) are reached only through
+//      its WalkScope; by [W1] at most one walk runs at a time, so they are never shared. They
+//      keep their capacity between walks (a training loop's recompute() allocates nothing) and
+//      are returned to the system by trim().
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "arena.hpp"
 
@@ -31,6 +35,16 @@ class WalkScope {
 
   // An epoch that no Node's `mark` holds yet (Arena::begin_walk).
   std::uint16_t new_epoch() { return arena_.begin_walk(); }
+
+  // This walk's scratch [W2], empty on first use within the walk.
+  std::vector<NodeId>& stack();
+  std::vector<NodeId>& order();
+  std::vector<double>& values();
+  std::vector<double>& operand_values();
+
+  // Returns the scratch buffers' memory to the system; bytes they hold now.
+  static void release_scratch();
+  static std::size_t scratch_bytes();
 
  private:
   Arena& arena_;

@@ -46,6 +46,7 @@ class Module:
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_net", None)
+        state.pop("_cached_parameters", None)
         return state
 
 
@@ -60,6 +61,18 @@ class _Forward(Module):
         except StaleNetwork:
             self._net = _compile(self)
             return self._net(x)
+
+    def parameters(self):
+        """micrograd's list, in its order; cached with the network while that is fresh, since
+        a fresh network means the same Values in the same lists [M1]."""
+        net = self._net
+        if not net.fresh():
+            return self._parameters_now()
+        cached_net, params = self.__dict__.get("_cached_parameters", (None, None))
+        if cached_net is not net:
+            params = self._parameters_now()
+            object.__setattr__(self, "_cached_parameters", (net, params))
+        return list(params)
 
     def _predict(self, X):
         try:
@@ -76,7 +89,7 @@ class Neuron(_Forward):
         self.b = Value(0)
         self.nonlin = nonlin
 
-    def parameters(self):
+    def _parameters_now(self):
         return [*self.w, self.b]
 
     def _forward_python(self, x):  # micrograd's, for weights that are not arenagrad Values
@@ -93,7 +106,7 @@ class Layer(_Forward):
     def __init__(self, nin, nout, **kwargs):
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
 
-    def parameters(self):
+    def _parameters_now(self):
         return [p for n in self.neurons for p in n.parameters()]
 
     def _forward_python(self, x):
@@ -110,7 +123,7 @@ class MLP(_Forward):
         sz = [nin] + nouts
         self.layers = [Layer(sz[i], sz[i+1], nonlin=i != len(nouts)-1) for i in range(len(nouts))]
 
-    def parameters(self):
+    def _parameters_now(self):
         return [p for layer in self.layers for p in layer.parameters()]
 
     def _forward_python(self, x):
