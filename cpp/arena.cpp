@@ -54,10 +54,11 @@ void Arena::free_graph(NodeId id) {
       operand_array_bytes_ -= (n.operands.many[0] + 1) * sizeof(NodeId);
       delete[] n.operands.many;
     }
-    if (n.flags & (flag::kAnnotated | flag::kCachedOrder | flag::kOutOfOrder)) {
+    if (n.flags & (flag::kAnnotated | flag::kCachedOrder | flag::kOutOfOrder | flag::kPythonState)) {
       if (n.flags & flag::kAnnotated) annotations_.erase(dead);
       if (n.flags & flag::kCachedOrder) orders_.erase(dead);
       if (n.flags & flag::kOutOfOrder) --out_of_order_;
+      if (n.flags & flag::kPythonState) drop_python_state(dead);
     }
     n.op = Op::Leaf;
     n.flags = 0;

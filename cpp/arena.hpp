@@ -137,6 +137,12 @@ class Arena {
   bool (*interrupt_poll)() = nullptr;
   void poll_interrupt() const;
 
+  // Installed by value_type.cpp (the arena knows no Python): free_graph calls drop_python_state
+  // for a dying Node with flag::kPythonState (it may run arbitrary Python); propagate() calls
+  // custom_backward for an Op::Custom Node (its `_backward` closure, if any).
+  void (*drop_python_state)(NodeId) = nullptr;
+  void (*custom_backward)(Arena&, const Node&) = nullptr;
+
   // Reused buffers of the backward walk (backward.cpp), kept here so memory_stats counts them.
   std::vector<NodeId> order_scratch;
   std::vector<NodeId> stack_scratch;

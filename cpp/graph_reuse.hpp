@@ -7,6 +7,11 @@
 
 namespace arenagrad {
 
+// Thrown by recompute() for a custom node with a Python `_backward`: its forward is unknown.
+struct CustomForwardUnknown {
+  NodeId id;
+};
+
 // Forward values of every node under `root`, from the current leaves. On a Python float error
 // (ArithmeticFault) every value is restored and the exception propagates [A5].
 void recompute(Arena& arena, NodeId root);

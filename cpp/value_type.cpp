@@ -1,112 +1,30 @@
 #include "value_type.hpp"
 
-#include <cstring>
+#include <structmember.h>
+
+#include <cstddef>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "arena.hpp"
 #include "backward.hpp"
 #include "graph_reuse.hpp"
 #include "ops.hpp"
+#include "value_internal.hpp"
 
 namespace arenagrad::python {
 
+PyTypeObject* ValueType = nullptr;
+
 namespace {
 
-Node& node_of(PyObject* obj) { return arena().node(id_of(obj)); }
+PyObject* str_data = nullptr;  // interned attribute names: plain setters, no instance state
+PyObject* str_grad = nullptr;
 
-// numbers.Real, looked up once: numpy registers its scalar types there.
-PyObject* real_abc() {
-  static PyObject* real = [] {
-    PyObject* numbers = PyImport_ImportModule("numbers");
-    PyObject* r = numbers ? PyObject_GetAttrString(numbers, "Real") : nullptr;
-    Py_XDECREF(numbers);
-    return r;
-  }();
-  return real;
-}
-
-// Types already found to be numbers.Real (numpy's scalars), so that the ABC check, which costs
-// far more than the op, runs once per type.
-constexpr int kKnownRealTypes = 8;
-PyTypeObject* known_real_types[kKnownRealTypes] = {};
-
-bool is_known_real(PyTypeObject* type) {
-  for (PyTypeObject* t : known_real_types)
-    if (t == type) return true;
-  return false;
-}
-
-void remember_real(PyTypeObject* type) {
-  for (PyTypeObject*& t : known_real_types)
-    if (!t) {
-      Py_INCREF(type);
-      t = type;
-      return;
-    }
-}
-
-bool is_numpy_bool(PyTypeObject* type) {
-  return std::strcmp(type->tp_name, "numpy.bool") == 0 ||
-         std::strcmp(type->tp_name, "numpy.bool_") == 0;
-}
-
-// A Value of another engine (micrograd's, arenagrad.reference's): mixing them is a TypeError.
-bool is_foreign_value(PyObject* obj) {
-  return PyObject_HasAttrString(obj, "_prev") && PyObject_HasAttrString(obj, "data");
-}
-
-enum class Read { Ok, NotImplemented, Error };
-
-// An operand of a binary op: a Value, or a real number that becomes a constant.
-Read read_operand(PyObject* obj, Operand& out) {
-  if (is_value(obj)) {
-    out = Operand::of(id_of(obj));
-    return Read::Ok;
-  }
-  double x;
-  bool is_int;
-  switch (read_number(obj, x, is_int)) {
-    case 1: out = Operand::number(x, is_int); return Read::Ok;
-    case -1: return Read::Error;
-  }
-  if (is_foreign_value(obj)) {
-    PyErr_Format(PyExc_TypeError, "cannot mix an arenagrad Value with a '%s' from another engine",
-                 Py_TYPE(obj)->tp_name);
-    return Read::Error;
-  }
-  return Read::NotImplemented;
-}
-
-template <NodeId (*op)(Arena&, Operand, Operand)>
-PyObject* binary_slot(PyObject* x, PyObject* y) {
-  Operand a, b;
-  const Read ra = read_operand(x, a);
-  if (ra != Read::Ok) return ra == Read::Error ? nullptr : Py_NewRef(Py_NotImplemented);
-  const Read rb = read_operand(y, b);
-  if (rb != Read::Ok) return rb == Read::Error ? nullptr : Py_NewRef(Py_NotImplemented);
+PyObject* unary_result(NodeId (*op)(Arena&, Op, NodeId), Op which, NodeId a) {
   try {
-    return wrap(op(arena(), a, b));
-  } catch (...) {
-    set_python_error();
-    return nullptr;
-  }
-}
-
-// `a ** k` (k a number: micrograd's op), `a ** b` and `2 ** b` (Value exponent).
-NodeId power(Arena& arena, Operand a, Operand b) {
-  return b.is_constant ? pow_const(arena, a, b) : pow(arena, a, b);
-}
-
-PyObject* power_slot(PyObject* x, PyObject* y, PyObject* modulo) {
-  if (modulo != Py_None) return Py_NewRef(Py_NotImplemented);
-  return binary_slot<power>(x, y);
-}
-
-PyObject* negative_slot(PyObject* self) {
-  try {
-    return wrap(neg(arena(), id_of(self)));
+    return wrap(op(arena(), which, a));
   } catch (...) {
     set_python_error();
     return nullptr;
@@ -115,17 +33,18 @@ PyObject* negative_slot(PyObject* self) {
 
 template <Op op>
 PyObject* unary_method(PyObject* self, PyObject*) {
-  try {
-    return wrap(unary(arena(), op, id_of(self)));
-  } catch (...) {
-    set_python_error();
-    return nullptr;
-  }
+  return unary_result(unary, op, id_of(self));
 }
 
 // backward(), recompute(), zero_grad(): a walk over self's graph that returns None.
 template <void (*walk)(Arena&, NodeId)>
 PyObject* graph_method(PyObject* self, PyObject*) {
+  if (closure_depth() > 0) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "backward(), recompute() and zero_grad() cannot run inside a custom "
+                    "_backward (the running backward() owns the walk)");
+    return nullptr;
+  }
   try {
     walk(arena(), id_of(self));
   } catch (...) {
@@ -135,33 +54,19 @@ PyObject* graph_method(PyObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
-// micrograd's per-node closure: applies this node's local derivative once.
-PyObject* local_backward_method(PyObject* self, PyObject*) {
-  propagate(arena(), node_of(self));
-  Py_RETURN_NONE;
-}
-
-PyObject* reduce_method(PyObject* self, PyObject*) {
-  const Node& n = node_of(self);
-  if (n.op != Op::Leaf) {
-    PyErr_SetString(PyExc_TypeError,
-                    "only leaf Values pickle (a Value that records a graph does not); "
-                    "pickle Value(v.data) or the model's state_dict() instead");
+// micrograd's per-node closure for a built-in node: applies its local derivative once.
+PyObject* local_backward(PyObject* self, PyObject*) {
+  try {
+    propagate(arena(), node_of(self));
+  } catch (...) {
+    set_python_error();
     return nullptr;
   }
-  const Annotation* note = arena().annotation(id_of(self));
-  return Py_BuildValue("O(d)(ds)", reinterpret_cast<PyObject*>(&ValueType), n.data, n.grad,
-                       note ? note->label.c_str() : "");
-}
-
-PyObject* setstate_method(PyObject* self, PyObject* state) {
-  double grad;
-  const char* label;
-  if (!PyArg_ParseTuple(state, "ds:__setstate__", &grad, &label)) return nullptr;
-  node_of(self).grad = grad;
-  if (*label) arena().annotate(id_of(self)).label = label;
   Py_RETURN_NONE;
 }
+
+PyMethodDef local_backward_def = {"_backward", local_backward, METH_NOARGS,
+                                  "Applies this node's local derivative once."};
 
 PyMethodDef value_methods[] = {
     {"relu", unary_method<Op::Relu>, METH_NOARGS, "max(0, x), micrograd's ReLU."},
@@ -171,16 +76,13 @@ PyMethodDef value_methods[] = {
     {"sigmoid", unary_method<Op::Sigmoid>, METH_NOARGS, "1 / (1 + e**-x), stable."},
     {"backward", graph_method<backward>, METH_NOARGS,
      "Sets self.grad = 1 and accumulates (+=) d self / d node into every node below it, "
-     "in reverse topological order. Iterative: any depth."},
+     "in reverse topological order, calling each custom node's _backward once. Iterative."},
     {"recompute", graph_method<recompute>, METH_NOARGS,
      "Re-evaluates every node of this graph from its leaves' current data (same numbers as "
-     "rebuilding), over a cached topological order; allocates nothing after the first call."},
+     "rebuilding), over a cached topological order; allocates nothing after the first call. "
+     "TypeError for a graph with a custom _backward (its forward is unknown)."},
     {"zero_grad", graph_method<zero_grad>, METH_NOARGS,
      "Sets grad = 0 on every node of this graph, itself included (before reusing it)."},
-    {"_backward", local_backward_method, METH_NOARGS,
-     "Applies this node's local derivative once (micrograd's closure)."},
-    {"__reduce__", reduce_method, METH_NOARGS, nullptr},
-    {"__setstate__", setstate_method, METH_O, nullptr},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -209,25 +111,37 @@ int set_double(PyObject* self, PyObject* value, void* closure) {
 
 PyObject* get_label(PyObject* self, void*) {
   const Annotation* note = arena().annotation(id_of(self));
-  return PyUnicode_FromString(note ? note->label.c_str() : "");
+  if (!note) return PyUnicode_FromStringAndSize("", 0);
+  return PyUnicode_FromStringAndSize(note->label.data(),
+                                     static_cast<Py_ssize_t>(note->label.size()));
 }
 
-int set_label(PyObject* self, PyObject* value, void*) {
+int write_label(NodeId id, PyObject* value) {
   if (!value || !PyUnicode_Check(value)) {
     PyErr_SetString(PyExc_TypeError, "label must be a str");
     return -1;
   }
   Py_ssize_t size;
-  const char* text = PyUnicode_AsUTF8AndSize(value, &size);
+  const char* text = PyUnicode_AsUTF8AndSize(value, &size);  // embedded NULs kept
   if (!text) return -1;
-  if (size > 0 || arena().annotation(id_of(self)))
-    arena().annotate(id_of(self)).label.assign(text, static_cast<std::size_t>(size));
+  try {
+    if (size > 0 || arena().annotation(id))
+      arena().annotate(id).label.assign(text, static_cast<std::size_t>(size));
+  } catch (...) {
+    set_python_error();
+    return -1;
+  }
   return 0;
 }
+
+int set_label(PyObject* self, PyObject* value, void*) { return write_label(id_of(self), value); }
 
 PyObject* get_op(PyObject* self, void*) {
   const NodeId id = id_of(self);
   const Node& n = arena().node(id);
+  const Annotation* note = arena().annotation(id);
+  if (note && !note->op.empty())
+    return PyUnicode_FromStringAndSize(note->op.data(), static_cast<Py_ssize_t>(note->op.size()));
   if (n.op == Op::PowConst) {  // micrograd's f'**{k}': '**2', '**-1', '**0.5'
     const Node& k = arena().node(n.operands.pair[1]);
     PyObject* number = (k.flags & flag::kIntConstant) ? PyLong_FromDouble(k.data)
@@ -237,8 +151,6 @@ PyObject* get_op(PyObject* self, void*) {
     Py_DECREF(number);
     return name;
   }
-  const Annotation* note = arena().annotation(id);
-  if (note && !note->op.empty()) return PyUnicode_FromString(note->op.c_str());
   return PyUnicode_FromString(op_name(n.op));
 }
 
@@ -257,6 +169,44 @@ PyObject* get_prev(PyObject* self, void*) {
   return prev;
 }
 
+// `_backward`: the custom closure if one is set, else a callable applying the built-in rule.
+PyObject* get_backward(PyObject* self, void*) {
+  if (PyObject* fn = as_value(self)->backward) return Py_NewRef(fn);
+  return PyCFunction_New(&local_backward_def, self);
+}
+
+int set_backward(PyObject* self, PyObject* value, void*) {
+  Node& n = node_of(self);
+  if (n.op != Op::Custom && n.op != Op::Leaf) {
+    PyErr_Format(PyExc_TypeError,
+                 "cannot set _backward of a built-in '%s' node (build custom ops with "
+                 "Value(data, children, op))", op_name(n.op));
+    return -1;
+  }
+  if (value && !PyCallable_Check(value)) {
+    PyErr_Format(PyExc_TypeError, "_backward must be callable, not '%s'", Py_TYPE(value)->tp_name);
+    return -1;
+  }
+  PyValue* v = as_value(self);
+  PyObject* old = v->backward;
+  v->backward = Py_XNewRef(value);
+  if (value && n.op == Op::Custom) n.flags |= flag::kCustomBackward;
+  if (!value) n.flags &= static_cast<std::uint8_t>(~flag::kCustomBackward);
+  if (value) mark_stateful(self);
+  Py_XDECREF(old);
+  return 0;
+}
+
+PyObject* get_dict(PyObject* self, void*) {
+  mark_stateful(self);
+  return PyObject_GenericGetDict(self, nullptr);
+}
+
+int set_dict(PyObject* self, PyObject* value, void*) {
+  mark_stateful(self);
+  return PyObject_GenericSetDict(self, value, nullptr);
+}
+
 PyGetSetDef value_getset[] = {
     {"data", get_double, set_double, "The forward value (a float).", nullptr},
     {"grad", get_double, set_double, "d root / d self after root.backward() (a float).",
@@ -264,18 +214,31 @@ PyGetSetDef value_getset[] = {
     {"label", get_label, set_label, "A name for graph drawings.", nullptr},
     {"_op", get_op, nullptr, "The op that produced this Value ('' for a leaf).", nullptr},
     {"_prev", get_prev, nullptr, "The set of operand Values.", nullptr},
+    {"_backward", get_backward, set_backward,
+     "Applies this node's local derivative into its operands' grads; assign a zero-argument "
+     "closure to a Value(data, children, op) to define a custom op.", nullptr},
+    {"__dict__", get_dict, set_dict, nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
-PyObject* value_new(PyTypeObject*, PyObject* args, PyObject* kwargs) {
+#if PY_VERSION_HEX < 0x030C0000
+PyMemberDef value_members[] = {
+    {"__dictoffset__", T_PYSSIZET, offsetof(PyValue, dict), READONLY, nullptr},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(PyValue, weaklist), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+#endif
+
+// Reads Value(data, _children, _op, label) and records the node, held once for the caller.
+bool build(PyObject* args, PyObject* kwargs, NodeId& out) {
   static const char* keywords[] = {"data", "_children", "_op", "label", nullptr};
   PyObject* data;
   PyObject* children = nullptr;
   PyObject* label = nullptr;
-  const char* op = "";
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OsU:Value", const_cast<char**>(keywords),
+  PyObject* op = nullptr;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OUU:Value", const_cast<char**>(keywords),
                                    &data, &children, &op, &label))
-    return nullptr;
+    return false;
   double x;
   bool is_int;
   const int read = read_number(data, x, is_int);
@@ -283,47 +246,91 @@ PyObject* value_new(PyTypeObject*, PyObject* args, PyObject* kwargs) {
     PyErr_Format(PyExc_TypeError,
                  "Value data must be a real number (int, float, bool or numpy scalar), not '%s'",
                  Py_TYPE(data)->tp_name);
-  if (read != 1) return nullptr;
-
+  if (read != 1) return false;
+  Py_ssize_t op_size = 0;
+  const char* op_text = op ? PyUnicode_AsUTF8AndSize(op, &op_size) : "";
+  if (!op_text) return false;
   // `seq` holds the children until the new node does: an iterator's items may be temporaries.
-  std::vector<NodeId> ids;
   PyObject* seq = nullptr;
   if (children) {
     seq = PySequence_Fast(children, "_children must be an iterable of Values");
-    if (!seq) return nullptr;
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); ++i) {
+    if (!seq) return false;
+  }
+  bool ok = true;
+  try {
+    std::vector<NodeId> ids;
+    for (Py_ssize_t i = 0; seq && i < PySequence_Fast_GET_SIZE(seq); ++i) {
       PyObject* child = PySequence_Fast_GET_ITEM(seq, i);
       if (!is_value(child)) {
         PyErr_Format(PyExc_TypeError, "_children must be arenagrad Values, not '%s'",
                      Py_TYPE(child)->tp_name);
-        Py_DECREF(seq);
-        return nullptr;
+        ok = false;
+        break;
       }
       ids.push_back(id_of(child));
     }
-  }
-  PyObject* value;
-  try {
-    value = wrap(custom(arena(), x, ids.data(), ids.size(), op));
+    if (ok) {
+      out = custom(arena(), x, ids.data(), ids.size(),
+                   std::string(op_text, static_cast<std::size_t>(op_size)));
+      arena().acquire(out);
+    }
   } catch (...) {
     set_python_error();
-    value = nullptr;
+    ok = false;
   }
   Py_XDECREF(seq);
-  if (value && label && set_label(value, label, nullptr) < 0) Py_CLEAR(value);
+  if (ok && label && write_label(out, label) < 0) {
+    arena().release(out);
+    ok = false;
+  }
+  return ok;
+}
+
+// Exact Value: the node is built here. A subclass gets a leaf 0.0 here and its node in
+// __init__ (Value.__init__), which a subclass's own __init__ calls with super().__init__(data).
+PyObject* value_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  NodeId id;
+  if (type == ValueType) {
+    if (!build(args, kwargs, id)) return nullptr;
+  } else {
+    try {
+      id = leaf(arena(), 0.0);
+      arena().acquire(id);
+    } catch (...) {
+      set_python_error();
+      return nullptr;
+    }
+  }
+  PyObject* value = attach_new(type, id);
+  arena().release(id);  // the handle's count remains (or, on failure, the node goes)
   return value;
 }
 
-// Value(x): the common call, without keyword parsing.
+// Value.__init__: (re)binds the handle to a node built from the arguments.
+int value_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  if (Py_TYPE(self) == ValueType) return 0;  // built by value_new
+  NodeId id;
+  if (!build(args, kwargs, id)) return -1;
+  Arena& a = arena();
+  PyValue* v = as_value(self);
+  const NodeId old = v->id;
+  a.node(id).handle = v;
+  v->id = id;  // the count taken by build() is the handle's now
+  a.node(old).handle = nullptr;
+  a.release(old);
+  return 0;
+}
+
+// Value(x): the common call, without keyword parsing; anything else through new and init.
 PyObject* value_vectorcall(PyObject* type, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
   const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-  if (nargs == 1 && !kwnames) {
+  if (nargs == 1 && !kwnames && type == reinterpret_cast<PyObject*>(ValueType)) {
     double x;
     bool is_int;
     const int read = read_number(args[0], x, is_int);
     if (read == 1) {
       try {
-        return wrap(leaf(arena(), x));
+        return attach_new(ValueType, leaf(arena(), x));
       } catch (...) {
         set_python_error();
         return nullptr;
@@ -345,18 +352,61 @@ PyObject* value_vectorcall(PyObject* type, PyObject* const* args, size_t nargsf,
       return nullptr;
     }
   }
-  PyObject* value = value_new(reinterpret_cast<PyTypeObject*>(type), tuple, kwargs);
+  PyObject* value = PyType_Type.tp_call(type, tuple, kwargs);  // __new__, then __init__
   Py_DECREF(tuple);
   Py_XDECREF(kwargs);
   return value;
 }
 
+// The collector found the handle held only by cycles (typically `out` and its closure). If other
+// Nodes still hold its Node, it is detached instead of collected [V2]: the finalizer keeps it
+// (the collector then spares it and the objects it reaches) before anything is cleared.
+void value_finalize(PyObject* self) { detach(self); }
+
+// A handle the finalizer cannot keep (already finalized once, or a subclass with its own
+// __del__) must not lose its state while other Nodes hold its Node: its state is then hidden
+// from the collector (counted as held from outside) until those Nodes are gone.
+int value_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  PyValue* v = as_value(self);
+  if (!v->detached && node_of(self).refs > 1 &&
+      (PyObject_GC_IsFinalized(self) || Py_TYPE(self)->tp_finalize != value_finalize))
+    return 0;
+  Py_VISIT(v->backward);
+  return visit_dict(self, visit, arg);
+}
+
+// Reached only for a handle whose Node nothing else holds (or whose state is hidden, see
+// value_traverse): its state goes.
+int value_clear(PyObject* self) {
+  if (as_value(self)->detached || node_of(self).refs > 1) return 0;
+  Py_CLEAR(as_value(self)->backward);
+  clear_dict(self);
+  return 0;
+}
+
 void value_dealloc(PyObject* self) {
-  Arena& a = arena();
-  const NodeId id = id_of(self);
-  a.node(id).handle = nullptr;
-  a.release(id);
-  PyObject_Free(self);
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  Py_TRASHCAN_BEGIN(self, value_dealloc)
+  PyValue* v = as_value(self);
+#if PY_VERSION_HEX < 0x030C0000
+  if (v->weaklist) PyObject_ClearWeakRefs(self);
+#else
+  PyObject_ClearWeakRefs(self);
+#endif
+  const NodeId id = v->id;
+  const bool attached = !v->detached;
+  if (attached) {
+    stash_on_dealloc(self);
+    arena().node(id).handle = nullptr;
+  }
+  Py_CLEAR(v->backward);
+  clear_dict(self);
+  type->tp_free(self);
+  if (attached) arena().release(id);  // may free a graph, and run Python ([V2] state)
+  Py_DECREF(type);
+  Py_TRASHCAN_END
 }
 
 PyObject* value_repr(PyObject* self) {
@@ -370,91 +420,32 @@ PyObject* value_repr(PyObject* self) {
   return repr;
 }
 
-PyNumberMethods value_as_number = [] {
-  PyNumberMethods m{};
-  m.nb_add = binary_slot<add>;
-  m.nb_subtract = binary_slot<sub>;
-  m.nb_multiply = binary_slot<mul>;
-  m.nb_true_divide = binary_slot<truediv>;
-  m.nb_power = power_slot;
-  m.nb_negative = negative_slot;
-  return m;
-}();
+// Attribute writes other than data/grad may create the instance dict: the handle then has state.
+int value_setattro(PyObject* self, PyObject* name, PyObject* value) {
+  if (name == str_data || name == str_grad) return PyObject_GenericSetAttr(self, name, value);
+  const int result = PyObject_GenericSetAttr(self, name, value);
+  if (result == 0 && value) mark_stateful(self);
+  return result;
+}
 
 }  // namespace
-
-PyTypeObject ValueType = [] {
-  PyTypeObject t{};
-  Py_SET_REFCNT(&t, 1);  // what PyVarObject_HEAD_INIT does for a static type
-  t.tp_name = "arenagrad.engine.Value";
-  t.tp_basicsize = sizeof(PyValue);
-  t.tp_flags = Py_TPFLAGS_DEFAULT;
-  t.tp_doc = "Value(data, _children=(), _op='', label='')\n\n"
-             "A scalar that records how it was computed, micrograd's Value backed by a C++ arena.";
-  t.tp_new = value_new;
-  t.tp_vectorcall = value_vectorcall;
-  t.tp_dealloc = value_dealloc;
-  t.tp_repr = value_repr;
-  t.tp_as_number = &value_as_number;
-  t.tp_methods = value_methods;
-  t.tp_getset = value_getset;
-  return t;
-}();
-
-PyObject* wrap(NodeId id) {
-  Arena& a = arena();
-  Node& n = a.node(id);
-  if (n.handle) return Py_NewRef(static_cast<PyObject*>(n.handle));
-  PyValue* value = PyObject_New(PyValue, &ValueType);
-  a.acquire(id);
-  if (!value) {
-    a.release(id);  // frees a Node that nothing else holds
-    return nullptr;
-  }
-  value->id = id;
-  n.handle = value;
-  return reinterpret_cast<PyObject*>(value);
-}
-
-int read_number(PyObject* obj, double& out, bool& is_int) {
-  if (PyFloat_Check(obj)) {
-    out = PyFloat_AS_DOUBLE(obj);
-    is_int = false;
-    return 1;
-  }
-  if (PyLong_Check(obj)) {
-    out = PyLong_AsDouble(obj);
-    is_int = true;
-    return out == -1.0 && PyErr_Occurred() ? -1 : 1;
-  }
-  if (is_value(obj) || PyUnicode_Check(obj) || PyComplex_Check(obj)) return 0;
-  if (is_numpy_bool(Py_TYPE(obj))) {  // a numpy scalar that numbers.Real does not cover
-    const int truth = PyObject_IsTrue(obj);
-    out = truth;
-    is_int = true;
-    return truth < 0 ? -1 : 1;
-  }
-  if (!is_known_real(Py_TYPE(obj))) {
-    PyObject* real = real_abc();
-    if (!real) return -1;
-    const int is_real = PyObject_IsInstance(obj, real);
-    if (is_real <= 0) return is_real;
-    remember_real(Py_TYPE(obj));
-  }
-  out = PyFloat_AsDouble(obj);
-  if (out == -1.0 && PyErr_Occurred()) return -1;
-  is_int = PyIndex_Check(obj);
-  return 1;
-}
 
 void set_python_error() {
   try {
     throw;
+  } catch (const PythonError&) {
+    // already set
   } catch (const ArithmeticFault& fault) {
     PyObject* type = fault.kind == ArithmeticFault::Kind::ZeroDivision ? PyExc_ZeroDivisionError
                      : fault.kind == ArithmeticFault::Kind::Overflow   ? PyExc_OverflowError
                                                                        : PyExc_ValueError;
     PyErr_SetString(type, fault.message);
+  } catch (const CustomForwardUnknown& custom) {
+    const Annotation* note = arena().annotation(custom.id);
+    PyErr_Format(PyExc_TypeError,
+                 "recompute() cannot re-evaluate the custom op '%s': its forward is Python code "
+                 "(only its _backward is known); rebuild the graph instead",
+                 note ? note->op.c_str() : "");
   } catch (const Interrupted&) {
     // the poll (PyErr_CheckSignals) has set the Python exception, e.g. KeyboardInterrupt
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyboardInterrupt, "interrupted");
@@ -466,14 +457,56 @@ void set_python_error() {
 }
 
 bool add_value_type(PyObject* module) {
-  if (PyType_Ready(&ValueType) < 0) return false;
+  str_data = PyUnicode_InternFromString("data");
+  str_grad = PyUnicode_InternFromString("grad");
+  if (!str_data || !str_grad) return false;
+  std::vector<PyType_Slot> slots = {
+      {Py_tp_doc, const_cast<char*>(
+                      "Value(data, _children=(), _op='', label='')\n\n"
+                      "A scalar that records how it was computed, micrograd's Value backed by a "
+                      "C++ arena.")},
+      {Py_tp_new, reinterpret_cast<void*>(value_new)},
+      {Py_tp_init, reinterpret_cast<void*>(value_init)},
+      {Py_tp_dealloc, reinterpret_cast<void*>(value_dealloc)},
+      {Py_tp_traverse, reinterpret_cast<void*>(value_traverse)},
+      {Py_tp_clear, reinterpret_cast<void*>(value_clear)},
+      {Py_tp_finalize, reinterpret_cast<void*>(value_finalize)},
+      {Py_tp_repr, reinterpret_cast<void*>(value_repr)},
+      {Py_tp_setattro, reinterpret_cast<void*>(value_setattro)},
+      {Py_tp_methods, value_methods},
+      {Py_tp_getset, value_getset},
+#if PY_VERSION_HEX < 0x030C0000
+      {Py_tp_members, value_members},
+#endif
+  };
+  add_number_slots(slots);
+  slots.push_back({0, nullptr});
+  static std::vector<PyMethodDef> methods;  // value_methods + copy_methods, kept for the type
+  PyType_Spec spec{};
+  spec.name = "arenagrad.engine.Value";
+  spec.basicsize = static_cast<int>(sizeof(PyValue));
+  spec.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC
+#if PY_VERSION_HEX >= 0x030C0000
+               | Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF
+#endif
+      ;
+  for (PyMethodDef* m = value_methods; m->ml_name; ++m) methods.push_back(*m);
+  for (PyMethodDef* m = copy_methods; m->ml_name; ++m) methods.push_back(*m);
+  methods.push_back({nullptr, nullptr, 0, nullptr});
+  for (PyType_Slot& s : slots)
+    if (s.slot == Py_tp_methods) s.pfunc = methods.data();
+  spec.slots = slots.data();
+  PyObject* type = PyType_FromSpec(&spec);
+  if (!type) return false;
+  ValueType = reinterpret_cast<PyTypeObject*>(type);
+  ValueType->tp_vectorcall = value_vectorcall;
+  install_state_hooks();
   arena().interrupt_poll = [] { return PyErr_CheckSignals() != 0; };
   // numpy defers to Value's reflected operators (`np.float64(2) * v`) instead of wrapping v in an
   // object array.
-  if (PyDict_SetItemString(ValueType.tp_dict, "__array_ufunc__", Py_None) < 0) return false;
-  PyType_Modified(&ValueType);
-  Py_INCREF(&ValueType);
-  return PyModule_AddObject(module, "Value", reinterpret_cast<PyObject*>(&ValueType)) == 0;
+  if (PyObject_SetAttrString(type, "__array_ufunc__", Py_None) < 0) return false;
+  Py_INCREF(type);  // ValueType keeps one reference for good
+  return PyModule_AddObject(module, "Value", type) == 0;
 }
 
 }  // namespace arenagrad::python
