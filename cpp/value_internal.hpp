@@ -18,6 +18,9 @@ void add_number_slots(std::vector<PyType_Slot>& slots);
 // A new handle of `type` (Value or a subclass) attached to `id` ([V1]); nullptr with
 // MemoryError set (a Node nothing else holds is then freed).
 PyObject* attach_new(PyTypeObject* type, NodeId id);
+// Frees a plain Value object (exact type, untracked, no state, weak references cleared) or
+// keeps it for reuse by attach_new().
+void free_plain(PyObject* self);
 // Marks `self` as carrying Python state and lets the garbage collector see it.
 void mark_stateful(PyObject* self);
 // The instance dict as a new reference (nullptr if none), cleared from the object.

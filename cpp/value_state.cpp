@@ -152,12 +152,31 @@ void clear_dict(PyObject* self) {
 #endif
 }
 
+namespace {
+
+// Plain Value objects kept for reuse, as CPython keeps floats and lists: a scalar op then costs
+// no allocation and no collector bookkeeping. Each is untracked, holds no reference and no state.
+constexpr int kFreeListMax = 256;
+PyValue* free_list[kFreeListMax];
+int free_count = 0;
+
+}  // namespace
+
+void free_plain(PyObject* self) {
+  if (free_count < kFreeListMax)
+    free_list[free_count++] = as_value(self);
+  else
+    PyObject_GC_Del(self);
+}
+
 PyObject* attach_new(PyTypeObject* type, NodeId id) {
-  Arena& a = arena();
-  a.acquire(id);
   PyValue* v;
+  if (type == ValueType && free_count > 0) {
+    v = free_list[--free_count];
+    PyObject_Init(reinterpret_cast<PyObject*>(v), type);  // refcount 1, a count on the type
+  } else
 #if PY_VERSION_HEX < 0x030C0000
-  if (type == ValueType) {  // the fast path: no zeroing of a whole object, not tracked
+  if (type == ValueType) {  // no zeroing of a whole object, not tracked
     v = PyObject_GC_New(PyValue, type);
     if (v) {
       v->backward = nullptr;
@@ -170,14 +189,20 @@ PyObject* attach_new(PyTypeObject* type, NodeId id) {
     v = reinterpret_cast<PyValue*>(type->tp_alloc(type, 0));  // zeroed, tracked
     if (v && type == ValueType) PyObject_GC_UnTrack(v);  // tracked once it has state
   }
+  Arena& a = arena();
   if (!v) {
-    a.release(id);  // frees a Node that nothing else holds
+    if (a.node(id).refs == 0) {  // a new Node that nothing holds
+      a.acquire(id);
+      a.release(id);
+    }
     return nullptr;
   }
   v->id = id;
   v->detached = false;
   v->has_state = false;
-  a.node(id).handle = v;
+  Node& n = a.node(id);
+  ++n.refs;  // [A1]: the handle's count (Arena::acquire)
+  n.handle = v;
   return reinterpret_cast<PyObject*>(v);
 }
 
@@ -215,11 +240,12 @@ bool detach(PyObject* self) {
   return true;
 }
 
-PyObject* wrap(NodeId id) {
+namespace {
+
+// wrap()'s slow path: the Node carries Python state [V2].
+PyObject* restore(NodeId id) {
   Arena& a = arena();
   Node& n = a.node(id);
-  if (n.handle) return Py_NewRef(static_cast<PyObject*>(n.handle));
-  if (!(n.flags & flag::kPythonState)) return attach_new(ValueType, id);
   auto it = stashes().find(&n);
   Stash s = it->second;
   if (s.handle) {  // re-attach the very object
@@ -243,6 +269,15 @@ PyObject* wrap(NodeId id) {
   }
   Py_DECREF(reinterpret_cast<PyObject*>(s.type));
   return value;
+}
+
+}  // namespace
+
+PyObject* wrap(NodeId id) {
+  Node& n = arena().node(id);
+  if (n.handle) return Py_NewRef(static_cast<PyObject*>(n.handle));
+  if (n.flags & flag::kPythonState) return restore(id);
+  return attach_new(ValueType, id);
 }
 
 void install_state_hooks() {

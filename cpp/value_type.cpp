@@ -388,6 +388,22 @@ int value_clear(PyObject* self) {
 void value_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   PyObject_GC_UnTrack(self);
+  PyValue* plain = as_value(self);
+  if (type == ValueType && !plain->has_state && !plain->backward && !plain->detached) {
+    // The common case, a plain Value with no Python state: nothing to keep, and no recursion
+    // guard (freeing a graph is iterative; Python code runs only from stateful handles' state).
+#if PY_VERSION_HEX < 0x030C0000
+    if (plain->weaklist) PyObject_ClearWeakRefs(self);
+#else
+    PyObject_ClearWeakRefs(self);
+#endif
+    const NodeId id = plain->id;
+    arena().node(id).handle = nullptr;
+    free_plain(self);
+    arena().release(id);
+    Py_DECREF(type);
+    return;
+  }
   Py_TRASHCAN_BEGIN(self, value_dealloc)
   PyValue* v = as_value(self);
 #if PY_VERSION_HEX < 0x030C0000
