@@ -146,9 +146,15 @@ PyObject* deepcopy_method(PyObject* self, PyObject* memo) {
 PyObject* copy_method(PyObject* self, PyObject*) {
   PyObject* copy;
   try {
+    Arena& a = arena();
     const Node& n = node_of(self);
-    Holds holds;
-    const NodeId id = clone_node(n, id_of(self), nullptr, 0, holds);
+    Holds holds;  // the new leaf until its handle holds it
+    const NodeId id = a.allocate(n.data);
+    a.acquire(id);
+    holds.nodes.push_back(id);
+    a.node(id).grad = n.grad;
+    const Annotation* note = a.annotation(id_of(self));
+    if (note && !note->label.empty()) a.annotate(id).label = note->label;
     copy = attach_new(Py_TYPE(self), id);
   } catch (...) {
     set_python_error();
