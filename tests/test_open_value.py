@@ -407,3 +407,37 @@ class PickledTagged(AgValue):  # module level: pickle finds it by name
     def __init__(self, data, tag):
         super().__init__(data)
         self.tag = tag
+
+
+# ---- integer exponents stay exact (issue 9) ----
+
+big_ints = st.integers(2**53 - 4, 2**70) | st.integers(-2**70, -(2**53 - 4))
+bases = st.sampled_from([-1.0, 1.0, -0.5, 0.5, -1.0000000001, 0.9999999999, -2.0, 0.0, -0.0])
+
+
+def pow_outcome(Value, x, k):
+    """(forward, _op, grad) of x ** k, or the exception type."""
+    v = Value(x)
+    try:
+        y = v ** k
+    except Exception as e:  # the engines must raise the same type
+        return type(e)
+    y.backward()
+    return y.data, y._op, v.grad
+
+
+@given(bases, big_ints)
+def test_big_int_exponent_matches_reference(ag, ref, x, k):
+    got, want = pow_outcome(ag.Value, x, k), pow_outcome(ref.Value, x, k)
+    if isinstance(want, type):
+        assert got is want
+        return
+    assert_same(got[0], want[0], "forward")
+    assert got[1] == want[1]
+    assert_same(got[2], want[2], "grad")
+
+
+def test_big_odd_exponent_grad_sign_matches_reference(ag, ref):
+    got, want = pow_outcome(ag.Value, -1.0, 2**53 + 1), pow_outcome(ref.Value, -1.0, 2**53 + 1)
+    assert got[1] == want[1] == '**9007199254740993'
+    assert_same(got[2], want[2], "grad")
