@@ -14,6 +14,14 @@ inline Node& node_of(PyObject* obj) { return arena().node(id_of(obj)); }
 // value_number.cpp: the number slots (nb_add, ...), appended to the type's slot list.
 void add_number_slots(std::vector<PyType_Slot>& slots);
 
+// value_type.cpp: sets `id`'s label from a str (embedded NULs kept). -1 with a Python error.
+int write_label(NodeId id, PyObject* value);
+
+// value_lifetime.cpp: tp_new, tp_init, tp_dealloc, tp_traverse, tp_clear, tp_finalize; and
+// Value(x)'s vectorcall fast path.
+void add_lifetime_slots(std::vector<PyType_Slot>& slots);
+void install_vectorcall(PyTypeObject* type);
+
 // value_state.cpp
 // A new handle of `type` (Value or a subclass) attached to `id` ([V1]); nullptr with
 // MemoryError set (a Node nothing else holds is then freed).
