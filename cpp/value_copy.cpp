@@ -62,6 +62,17 @@ PyObject* copy_handle(PyObject* h, NodeId id, PyObject* memo) {
   PyObject* key = PyLong_FromVoidPtr(h);
   bool ok = key && PyDict_SetItem(memo, key, copy) == 0;
   Py_XDECREF(key);
+  // As copy._keep_alive: the memo keeps `h`, so that its id names no other object while the
+  // memo is in use (`h` may be a handle wrap() just re-created for this copy).
+  PyObject* memo_key = ok ? PyLong_FromVoidPtr(memo) : nullptr;
+  PyObject* keep = memo_key ? PyDict_GetItemWithError(memo, memo_key) : nullptr;
+  if (memo_key && !keep && !PyErr_Occurred()) {
+    PyObject* list = PyList_New(0);
+    if (list && PyDict_SetItem(memo, memo_key, list) == 0) keep = list;
+    Py_XDECREF(list);  // the memo holds it
+  }
+  ok = keep && PyList_Check(keep) && PyList_Append(keep, h) == 0;
+  Py_XDECREF(memo_key);
   if (ok && as_value(h)->has_state) {
     PyObject* dict = PyObject_GenericGetDict(h, nullptr);
     PyObject* copy_module = dict ? PyImport_ImportModule("copy") : nullptr;

@@ -90,6 +90,10 @@ PyObject* value_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 // Value.__init__: (re)binds the handle to a node built from the arguments.
 int value_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   if (Py_TYPE(self) == ValueType) return 0;  // built by value_new
+  if (as_value(self)->detached) {  // [V2]: it owns no count to give up
+    PyErr_SetString(PyExc_TypeError, "cannot re-initialize a Value inside its own _backward");
+    return -1;
+  }
   NodeId id;
   if (!build(args, kwargs, id)) return -1;
   Arena& a = arena();

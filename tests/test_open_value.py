@@ -8,7 +8,7 @@ import pickle
 import weakref
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from arenagrad.engine import Value as AgValue
 from conftest import assert_close, assert_same
@@ -441,3 +441,56 @@ def test_big_odd_exponent_grad_sign_matches_reference(ag, ref):
     got, want = pow_outcome(ag.Value, -1.0, 2**53 + 1), pow_outcome(ref.Value, -1.0, 2**53 + 1)
     assert got[1] == want[1] == '**9007199254740993'
     assert_same(got[2], want[2], "grad")
+
+
+# ---- random graphs: handles dropped and collected at random points ----
+
+steps = st.lists(st.tuples(st.sampled_from(["sin", "hypot", "mul", "add", "tanh", "tag"]),
+                           st.integers(0, 10**6), st.integers(0, 10**6), st.booleans()),
+                 min_size=1, max_size=12)
+
+
+def random_graph(Value, Tagged, leaves, plan):
+    """Builds the plan's graph; returns (root, leaves). Intermediates are kept only when the
+    plan says so, and the collector runs where it says so."""
+    pool = [Value(x) for x in leaves]
+    inputs = list(pool)
+    kept = []
+    for op, i, j, collect in plan:
+        a, b = pool[i % len(pool)], pool[j % len(pool)]
+        if op == "tag":  # a subclass instance with an attribute, used as a leaf
+            v = Tagged(a.data * 0.5)
+            v.note = "t"
+            inputs.append(v)
+        else:
+            v = {"sin": lambda: a.sin(), "mul": lambda: a * b,
+                 "hypot": lambda: a.hypot(b) if a.data or b.data else a * b,
+                 "add": lambda: a + b, "tanh": lambda: a.tanh()}[op]()
+        pool.append(v)
+        if collect:
+            kept.append(v)
+            del pool[0:len(pool) - 3]  # drop most handles
+            gc.collect()
+    root = pool[-1]
+    for v in pool[:-1] + kept:
+        root = root + v
+    return root, inputs
+
+
+@settings(max_examples=20)  # each example runs several full collections
+@given(st.lists(finite, min_size=1, max_size=4), steps)
+def test_random_graph_with_dropped_handles_matches_reference(AV, RV, leaves, plan):
+    class AgTagged(AV):
+        pass
+
+    class RefTagged(RV):
+        pass
+
+    root, inputs = random_graph(AV, AgTagged, leaves, plan)
+    ref_root, ref_inputs = random_graph(RV, RefTagged, leaves, plan)
+    gc.collect()
+    root.backward()
+    ref_root.backward()
+    assert_same(root.data, ref_root.data)
+    for got, want in zip(inputs, ref_inputs):
+        assert_close(got.grad, want.grad)
