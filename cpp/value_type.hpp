@@ -21,10 +21,16 @@ namespace arenagrad::python {
 // [V2] Python state (the `_backward` closure, the instance dict, a subclass type) belongs to the
 //      Node: when the handle goes while other Nodes still hold the Node, the state moves to a
 //      side table (value_state.cpp) and wrap() puts it back on the next handle. A handle whose
-//      only holders are cycles through its own state is *detached* by the garbage collector
-//      (tp_finalize) instead of dying: it gives up its count and is kept by the side table until
-//      the Node is freed, so the Node's lifetime is its users' and the closure still finds the
-//      very `out` it captured.
+//      only holders are cycles through its own state (the lecture's `out` and its closure) is
+//      *detached* by the collector's finalizer instead of dying: it gives up its count and is
+//      kept by the side table until the Node is freed (which then clears its state), so the
+//      Node's lifetime is its users' and the closure still finds the very `out` it captured.
+//      Where the finalizer cannot run (it runs once per object; a subclass may define __del__)
+//      tp_traverse hides the state from the collector while other Nodes hold the Node.
+//      Weak references follow the Python object: they die with a handle even when its Node and
+//      state live on.
+// [V3] Plain Values (exact type, no state) are untracked by the collector and recycled through
+//      a free list, so a scalar op costs what it cost before the type was opened.
 struct PyValue {
   PyObject_HEAD
   NodeId id;
