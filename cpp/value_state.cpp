@@ -257,9 +257,9 @@ PyObject* restore(NodeId id) {
     n.handle = v;
     return s.handle;  // the stash's reference
   }
-  PyObject* value = attach_new(s.type, id);
+  PyObject* value = attach_new(s.type, id);  // may run the collector: `it` may be stale
   if (!value) return nullptr;  // the stash stays for the next try
-  stashes().erase(it);
+  stashes().erase(&n);
   n.flags &= static_cast<std::uint8_t>(~flag::kPythonState);
   as_value(value)->backward = s.backward;
   mark_stateful(value);

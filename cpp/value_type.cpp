@@ -23,18 +23,14 @@ namespace {
 PyObject* str_data = nullptr;  // interned attribute names: plain setters, no instance state
 PyObject* str_grad = nullptr;
 
-PyObject* unary_result(NodeId (*op)(Arena&, Op, NodeId), Op which, NodeId a) {
+template <Op op>
+PyObject* unary_method(PyObject* self, PyObject*) {
   try {
-    return wrap(op(arena(), which, a));
+    return wrap(unary(arena(), op, id_of(self)));
   } catch (...) {
     set_python_error();
     return nullptr;
   }
-}
-
-template <Op op>
-PyObject* unary_method(PyObject* self, PyObject*) {
-  return unary_result(unary, op, id_of(self));
 }
 
 // backward(), recompute(), zero_grad(): a walk over self's graph that returns None.
