@@ -86,10 +86,11 @@ void Arena::free_graph(NodeId id) {
       operand_array_bytes_ -= (n.operands.many[0] + std::size_t{1}) * sizeof(NodeId);
       delete[] n.operands.many;
     }
-    if (n.flags & (flag::kAnnotated | flag::kCachedOrder | flag::kOutOfOrder)) {
+    if (n.flags & (flag::kAnnotated | flag::kCachedOrder | flag::kOutOfOrder | flag::kPythonState)) {
       if (n.flags & flag::kAnnotated) annotations_.erase(dead);
       if (n.flags & flag::kCachedOrder) orders_.erase(dead);
       if (n.flags & flag::kOutOfOrder) --out_of_order_;
+      if (n.flags & flag::kPythonState) drop_python_state(dead);
     }
     n.op = Op::Leaf;
     n.flags = 0;
@@ -133,7 +134,7 @@ MemoryStats Arena::memory_stats() const {
                       (free_words_.capacity() + free_summary_.capacity()) * sizeof(std::uint64_t) +
                       operand_array_bytes_;
   for (const auto& entry : orders_) bytes += entry.second.capacity() * sizeof(NodeId);
-  return {live_, chunks_.size() * kChunkSize, bytes};
+  return {live_nodes(), chunks_.size() * kChunkSize, bytes};
 }
 
 void Arena::trim() {

@@ -147,7 +147,23 @@ class Arena {
   // An epoch that no Node's `mark` holds yet; used by walks only (walk.hpp [W1]).
   std::uint16_t begin_walk();
 
-  std::size_t live_nodes() const { return live_; }
+  // Installed by value_type.cpp (the arena knows no Python): free_graph calls drop_python_state
+  // for a dying Node with flag::kPythonState (it may run arbitrary Python, re-entering
+  // free_graph: [A2]); propagate() calls custom_backward for an Op::Custom Node (its `_backward`
+  // closure, if any).
+  void (*drop_python_state)(NodeId) = nullptr;
+  void (*custom_backward)(Arena&, const Node&) = nullptr;
+
+  // A Leaf held for good by the engine itself (value_state.cpp's tombstone): not counted by
+  // live_nodes(), which counts what users' Values keep alive.
+  NodeId allocate_internal(double data) {
+    const NodeId id = allocate(data);
+    acquire(id);
+    ++internal_;
+    return id;
+  }
+
+  std::size_t live_nodes() const { return live_ - internal_; }
   MemoryStats memory_stats() const;
   // Returns trailing chunks that hold no live Node to the system (call outside walks, [W1]).
   void trim();
@@ -178,6 +194,7 @@ class Arena {
   std::uint16_t walk_epoch_ = 0;
   std::size_t summary_from_ = 0;  // every summary word below this index is zero
   std::size_t live_ = 0;
+  std::size_t internal_ = 0;  // allocate_internal()
   std::size_t out_of_order_ = 0;
   std::size_t operand_array_bytes_ = 0;
   std::size_t fail_countdown_ = 0;

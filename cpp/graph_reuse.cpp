@@ -30,6 +30,7 @@ void recompute(Arena& arena, NodeId root) {
   try {
     for (NodeId id : order) {
       Node& n = arena.node(id);
+      if (n.flags & flag::kCustomBackward) throw CustomForwardUnknown{id};
       if (n.op == Op::Leaf || n.op == Op::Custom) continue;  // inputs: keep their data
       operands.clear();
       for (NodeId o : owned_operands(n)) operands.push_back(arena.node(o).data);

@@ -7,6 +7,11 @@
 
 namespace arenagrad {
 
+// Thrown by recompute() for a custom node with a Python `_backward`: its forward is unknown.
+struct CustomForwardUnknown {
+  NodeId id;
+};
+
 // Forward values of every node under `root`, from the current leaves. On a Python float error
 // (ArithmeticFault), std::bad_alloc or an interrupt, every value is restored and the exception
 // propagates [A5]. The order is cached all or nothing.

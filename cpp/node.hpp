@@ -35,6 +35,8 @@ inline constexpr std::uint8_t kAnnotated = 2;    // has an entry in Arena::annot
 inline constexpr std::uint8_t kIntConstant = 4;  // a constant leaf written as an int (`a ** 2`)
 inline constexpr std::uint8_t kCachedOrder = 8;  // has an entry in Arena::orders_
 inline constexpr std::uint8_t kOutOfOrder = 16;  // some operand's id is not below this Node's
+inline constexpr std::uint8_t kPythonState = 32;  // Python state kept for it (value_type.hpp [V2])
+inline constexpr std::uint8_t kCustomBackward = 64;  // a Python `_backward` closure is attached
 }  // namespace flag
 
 struct Node {

@@ -101,7 +101,12 @@ NodeId mul(Arena& arena, Operand a, Operand b) {
 
 NodeId pow_const(Arena& arena, Operand a, Operand k) {
   const double x[2] = {a.value(arena), k.constant};
-  return record(arena, Op::PowConst, evaluate(Op::PowConst, x, 2), a, k);
+  const NodeId id = record(arena, Op::PowConst, evaluate(Op::PowConst, x, 2), a, k);
+  // The hidden constant's unused grad holds k-1 for the derivative: exact here for |k| <= 2**53
+  // (value_type.cpp stores Python's exact int k-1 beyond).
+  const Node& out = arena.node(id);
+  if (out.op == Op::PowConst) arena.node(out.operands.pair[1]).grad = k.constant - 1;
+  return id;
 }
 
 NodeId pow(Arena& arena, Operand base, Operand exponent) {

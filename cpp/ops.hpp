@@ -90,7 +90,9 @@ inline void propagate(Arena& arena, const Node& out) {
   const NodeId* o = out.operands.pair;
   switch (out.op) {
     case Op::Leaf:
-    case Op::Custom:
+      return;
+    case Op::Custom:  // the user's `_backward` closure, if any
+      if (arena.custom_backward) arena.custom_backward(arena, out);
       return;
     case Op::Add:  // d(a+b)/da = d(a+b)/db = 1
       arena.node(o[0]).grad += 1.0 * g;
@@ -103,10 +105,10 @@ inline void propagate(Arena& arena, const Node& out) {
       b.grad += a.data * g;
       return;
     }
-    case Op::PowConst: {  // d(a^k)/da = k a^(k-1)
-      Node& a = arena.node(o[0]);
-      const double k = arena.node(o[1]).data;
-      a.grad += (k * std::pow(a.data, k - 1)) * g;
+    case Op::PowConst: {  // d(a^k)/da = k a^(k-1); the constant's grad field holds k-1 as
+      Node& a = arena.node(o[0]);  // Python computes it (exact for int k, see pow_const)
+      const Node& k = arena.node(o[1]);
+      a.grad += (k.data * std::pow(a.data, k.grad)) * g;
       return;
     }
     case Op::Pow: {  // d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log a (NaN for a <= 0)

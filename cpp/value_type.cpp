@@ -1,120 +1,31 @@
+// The Value type: its getters and setters, methods, and its creation (PyType_FromSpec).
 #include "value_type.hpp"
 
+#include <structmember.h>
+
 #include <chrono>
+#include <cstddef>
 #include <cstring>
-#include <thread>
 #include <new>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "arena.hpp"
 #include "backward.hpp"
 #include "graph_reuse.hpp"
 #include "ops.hpp"
+#include "value_internal.hpp"
 #include "walk.hpp"
 
 namespace arenagrad::python {
 
+PyTypeObject* ValueType = nullptr;
+
 namespace {
 
-Node& node_of(PyObject* obj) { return arena().node(id_of(obj)); }
-
-// numbers.Real, looked up once: numpy registers its scalar types there.
-PyObject* real_abc() {
-  static PyObject* real = [] {
-    PyObject* numbers = PyImport_ImportModule("numbers");
-    PyObject* r = numbers ? PyObject_GetAttrString(numbers, "Real") : nullptr;
-    Py_XDECREF(numbers);
-    return r;
-  }();
-  return real;
-}
-
-// Types already found to be numbers.Real (numpy's scalars), so that the ABC check, which costs
-// far more than the op, runs once per type.
-constexpr int kKnownRealTypes = 8;
-PyTypeObject* known_real_types[kKnownRealTypes] = {};
-
-bool is_known_real(PyTypeObject* type) {
-  for (PyTypeObject* t : known_real_types)
-    if (t == type) return true;
-  return false;
-}
-
-void remember_real(PyTypeObject* type) {
-  for (PyTypeObject*& t : known_real_types)
-    if (!t) {
-      Py_INCREF(type);
-      t = type;
-      return;
-    }
-}
-
-bool is_numpy_bool(PyTypeObject* type) {
-  return std::strcmp(type->tp_name, "numpy.bool") == 0 ||
-         std::strcmp(type->tp_name, "numpy.bool_") == 0;
-}
-
-// A Value of another engine (micrograd's, arenagrad.reference's): mixing them is a TypeError.
-bool is_foreign_value(PyObject* obj) {
-  return PyObject_HasAttrString(obj, "_prev") && PyObject_HasAttrString(obj, "data");
-}
-
-enum class Read { Ok, NotImplemented, Error };
-
-// An operand of a binary op: a Value, or a real number that becomes a constant.
-Read read_operand(PyObject* obj, Operand& out) {
-  if (is_value(obj)) {
-    out = Operand::of(id_of(obj));
-    return Read::Ok;
-  }
-  double x;
-  bool is_int;
-  switch (read_number(obj, x, is_int)) {
-    case 1: out = Operand::number(x, is_int); return Read::Ok;
-    case -1: return Read::Error;
-  }
-  if (is_foreign_value(obj)) {
-    PyErr_Format(PyExc_TypeError, "cannot mix an arenagrad Value with a '%s' from another engine",
-                 Py_TYPE(obj)->tp_name);
-    return Read::Error;
-  }
-  return Read::NotImplemented;
-}
-
-template <NodeId (*op)(Arena&, Operand, Operand)>
-PyObject* binary_slot(PyObject* x, PyObject* y) {
-  Operand a, b;
-  const Read ra = read_operand(x, a);
-  if (ra != Read::Ok) return ra == Read::Error ? nullptr : Py_NewRef(Py_NotImplemented);
-  const Read rb = read_operand(y, b);
-  if (rb != Read::Ok) return rb == Read::Error ? nullptr : Py_NewRef(Py_NotImplemented);
-  try {
-    return wrap(op(arena(), a, b));
-  } catch (...) {
-    set_python_error();
-    return nullptr;
-  }
-}
-
-// `a ** k` (k a number: micrograd's op), `a ** b` and `2 ** b` (Value exponent).
-NodeId power(Arena& arena, Operand a, Operand b) {
-  return b.is_constant ? pow_const(arena, a, b) : pow(arena, a, b);
-}
-
-PyObject* power_slot(PyObject* x, PyObject* y, PyObject* modulo) {
-  if (modulo != Py_None) return Py_NewRef(Py_NotImplemented);
-  return binary_slot<power>(x, y);
-}
-
-PyObject* negative_slot(PyObject* self) {
-  try {
-    return wrap(neg(arena(), id_of(self)));
-  } catch (...) {
-    set_python_error();
-    return nullptr;
-  }
-}
+PyObject* str_data = nullptr;  // interned attribute names: plain setters, no instance state
+PyObject* str_grad = nullptr;
 
 template <Op op>
 PyObject* unary_method(PyObject* self, PyObject*) {
@@ -129,7 +40,7 @@ PyObject* unary_method(PyObject* self, PyObject*) {
 // backward(), recompute(), zero_grad(): a walk over self's graph that returns None.
 template <void (*walk)(Arena&, NodeId)>
 PyObject* graph_method(PyObject* self, PyObject*) {
-  try {
+  try {  // a walk inside a walk (a custom _backward, a signal handler) is NestedWalk [W1]
     walk(arena(), id_of(self));
   } catch (...) {
     set_python_error();
@@ -138,33 +49,19 @@ PyObject* graph_method(PyObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
-// micrograd's per-node closure: applies this node's local derivative once.
-PyObject* local_backward_method(PyObject* self, PyObject*) {
-  propagate(arena(), node_of(self));
-  Py_RETURN_NONE;
-}
-
-PyObject* reduce_method(PyObject* self, PyObject*) {
-  const Node& n = node_of(self);
-  if (n.op != Op::Leaf) {
-    PyErr_SetString(PyExc_TypeError,
-                    "only leaf Values pickle (a Value that records a graph does not); "
-                    "pickle Value(v.data) or the model's state_dict() instead");
+// micrograd's per-node closure for a built-in node: applies its local derivative once.
+PyObject* local_backward(PyObject* self, PyObject*) {
+  try {
+    propagate(arena(), node_of(self));
+  } catch (...) {
+    set_python_error();
     return nullptr;
   }
-  const Annotation* note = arena().annotation(id_of(self));
-  return Py_BuildValue("O(d)(ds)", reinterpret_cast<PyObject*>(&ValueType), n.data, n.grad,
-                       note ? note->label.c_str() : "");
-}
-
-PyObject* setstate_method(PyObject* self, PyObject* state) {
-  double grad;
-  const char* label;
-  if (!PyArg_ParseTuple(state, "ds:__setstate__", &grad, &label)) return nullptr;
-  node_of(self).grad = grad;
-  if (*label) arena().annotate(id_of(self)).label = label;
   Py_RETURN_NONE;
 }
+
+PyMethodDef local_backward_def = {"_backward", local_backward, METH_NOARGS,
+                                  "Applies this node's local derivative once."};
 
 PyMethodDef value_methods[] = {
     {"relu", unary_method<Op::Relu>, METH_NOARGS, "max(0, x), micrograd's ReLU."},
@@ -174,16 +71,13 @@ PyMethodDef value_methods[] = {
     {"sigmoid", unary_method<Op::Sigmoid>, METH_NOARGS, "1 / (1 + e**-x), stable."},
     {"backward", graph_method<backward>, METH_NOARGS,
      "Sets self.grad = 1 and accumulates (+=) d self / d node into every node below it, "
-     "in reverse topological order. Iterative: any depth."},
+     "in reverse topological order, calling each custom node's _backward once. Iterative."},
     {"recompute", graph_method<recompute>, METH_NOARGS,
      "Re-evaluates every node of this graph from its leaves' current data (same numbers as "
-     "rebuilding), over a cached topological order; allocates nothing after the first call."},
+     "rebuilding), over a cached topological order; allocates nothing after the first call. "
+     "TypeError for a graph with a custom _backward (its forward is unknown)."},
     {"zero_grad", graph_method<zero_grad>, METH_NOARGS,
      "Sets grad = 0 on every node of this graph, itself included (before reusing it)."},
-    {"_backward", local_backward_method, METH_NOARGS,
-     "Applies this node's local derivative once (micrograd's closure)."},
-    {"__reduce__", reduce_method, METH_NOARGS, nullptr},
-    {"__setstate__", setstate_method, METH_O, nullptr},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -212,25 +106,41 @@ int set_double(PyObject* self, PyObject* value, void* closure) {
 
 PyObject* get_label(PyObject* self, void*) {
   const Annotation* note = arena().annotation(id_of(self));
-  return PyUnicode_FromString(note ? note->label.c_str() : "");
+  if (!note) return PyUnicode_FromStringAndSize("", 0);
+  return PyUnicode_FromStringAndSize(note->label.data(),
+                                     static_cast<Py_ssize_t>(note->label.size()));
 }
 
-int set_label(PyObject* self, PyObject* value, void*) {
+}  // namespace
+
+int write_label(NodeId id, PyObject* value) {
   if (!value || !PyUnicode_Check(value)) {
     PyErr_SetString(PyExc_TypeError, "label must be a str");
     return -1;
   }
   Py_ssize_t size;
-  const char* text = PyUnicode_AsUTF8AndSize(value, &size);
+  const char* text = PyUnicode_AsUTF8AndSize(value, &size);  // embedded NULs kept
   if (!text) return -1;
-  if (size > 0 || arena().annotation(id_of(self)))
-    arena().annotate(id_of(self)).label.assign(text, static_cast<std::size_t>(size));
+  try {
+    if (size > 0 || arena().annotation(id))
+      arena().annotate(id).label.assign(text, static_cast<std::size_t>(size));
+  } catch (...) {
+    set_python_error();
+    return -1;
+  }
   return 0;
 }
+
+namespace {
+
+int set_label(PyObject* self, PyObject* value, void*) { return write_label(id_of(self), value); }
 
 PyObject* get_op(PyObject* self, void*) {
   const NodeId id = id_of(self);
   const Node& n = arena().node(id);
+  const Annotation* note = arena().annotation(id);
+  if (note && !note->op.empty())
+    return PyUnicode_FromStringAndSize(note->op.data(), static_cast<Py_ssize_t>(note->op.size()));
   if (n.op == Op::PowConst) {  // micrograd's f'**{k}': '**2', '**-1', '**0.5'
     const Node& k = arena().node(n.operands.pair[1]);
     PyObject* number = (k.flags & flag::kIntConstant) ? PyLong_FromDouble(k.data)
@@ -240,8 +150,6 @@ PyObject* get_op(PyObject* self, void*) {
     Py_DECREF(number);
     return name;
   }
-  const Annotation* note = arena().annotation(id);
-  if (note && !note->op.empty()) return PyUnicode_FromString(note->op.c_str());
   return PyUnicode_FromString(op_name(n.op));
 }
 
@@ -260,6 +168,44 @@ PyObject* get_prev(PyObject* self, void*) {
   return prev;
 }
 
+// `_backward`: the custom closure if one is set, else a callable applying the built-in rule.
+PyObject* get_backward(PyObject* self, void*) {
+  if (PyObject* fn = as_value(self)->backward) return Py_NewRef(fn);
+  return PyCFunction_New(&local_backward_def, self);
+}
+
+int set_backward(PyObject* self, PyObject* value, void*) {
+  Node& n = node_of(self);
+  if (n.op != Op::Custom && n.op != Op::Leaf) {
+    PyErr_Format(PyExc_TypeError,
+                 "cannot set _backward of a built-in '%s' node (build custom ops with "
+                 "Value(data, children, op))", op_name(n.op));
+    return -1;
+  }
+  if (value && !PyCallable_Check(value)) {
+    PyErr_Format(PyExc_TypeError, "_backward must be callable, not '%s'", Py_TYPE(value)->tp_name);
+    return -1;
+  }
+  PyValue* v = as_value(self);
+  PyObject* old = v->backward;
+  v->backward = Py_XNewRef(value);
+  if (value && n.op == Op::Custom) n.flags |= flag::kCustomBackward;
+  if (!value) n.flags &= static_cast<std::uint8_t>(~flag::kCustomBackward);
+  if (value) mark_stateful(self);
+  Py_XDECREF(old);
+  return 0;
+}
+
+PyObject* get_dict(PyObject* self, void*) {
+  mark_stateful(self);
+  return PyObject_GenericGetDict(self, nullptr);
+}
+
+int set_dict(PyObject* self, PyObject* value, void*) {
+  mark_stateful(self);
+  return PyObject_GenericSetDict(self, value, nullptr);
+}
+
 PyGetSetDef value_getset[] = {
     {"data", get_double, set_double, "The forward value (a float).", nullptr},
     {"grad", get_double, set_double, "d root / d self after root.backward() (a float).",
@@ -267,100 +213,20 @@ PyGetSetDef value_getset[] = {
     {"label", get_label, set_label, "A name for graph drawings.", nullptr},
     {"_op", get_op, nullptr, "The op that produced this Value ('' for a leaf).", nullptr},
     {"_prev", get_prev, nullptr, "The set of operand Values.", nullptr},
+    {"_backward", get_backward, set_backward,
+     "Applies this node's local derivative into its operands' grads; assign a zero-argument "
+     "closure to a Value(data, children, op) to define a custom op.", nullptr},
+    {"__dict__", get_dict, set_dict, nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
-PyObject* value_new(PyTypeObject*, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"data", "_children", "_op", "label", nullptr};
-  PyObject* data;
-  PyObject* children = nullptr;
-  PyObject* label = nullptr;
-  const char* op = "";
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OsU:Value", const_cast<char**>(keywords),
-                                   &data, &children, &op, &label))
-    return nullptr;
-  double x;
-  bool is_int;
-  const int read = read_number(data, x, is_int);
-  if (read == 0)
-    PyErr_Format(PyExc_TypeError,
-                 "Value data must be a real number (int, float, bool or numpy scalar), not '%s'",
-                 Py_TYPE(data)->tp_name);
-  if (read != 1) return nullptr;
-
-  // `seq` holds the children until the new node does: an iterator's items may be temporaries.
-  std::vector<NodeId> ids;
-  PyObject* seq = nullptr;
-  if (children) {
-    seq = PySequence_Fast(children, "_children must be an iterable of Values");
-    if (!seq) return nullptr;
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); ++i) {
-      PyObject* child = PySequence_Fast_GET_ITEM(seq, i);
-      if (!is_value(child)) {
-        PyErr_Format(PyExc_TypeError, "_children must be arenagrad Values, not '%s'",
-                     Py_TYPE(child)->tp_name);
-        Py_DECREF(seq);
-        return nullptr;
-      }
-      ids.push_back(id_of(child));
-    }
-  }
-  PyObject* value;
-  try {
-    value = wrap(custom(arena(), x, ids.data(), ids.size(), op));
-  } catch (...) {
-    set_python_error();
-    value = nullptr;
-  }
-  Py_XDECREF(seq);
-  if (value && label && set_label(value, label, nullptr) < 0) Py_CLEAR(value);
-  return value;
-}
-
-// Value(x): the common call, without keyword parsing.
-PyObject* value_vectorcall(PyObject* type, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
-  const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-  if (nargs == 1 && !kwnames) {
-    double x;
-    bool is_int;
-    const int read = read_number(args[0], x, is_int);
-    if (read == 1) {
-      try {
-        return wrap(leaf(arena(), x));
-      } catch (...) {
-        set_python_error();
-        return nullptr;
-      }
-    }
-    if (read < 0) return nullptr;
-  }
-  PyObject* tuple = PyTuple_New(nargs);
-  if (!tuple) return nullptr;
-  for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
-  PyObject* kwargs = nullptr;
-  if (kwnames) {
-    kwargs = PyDict_New();
-    for (Py_ssize_t i = 0; kwargs && i < PyTuple_GET_SIZE(kwnames); ++i)
-      if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
-        Py_CLEAR(kwargs);
-    if (!kwargs) {
-      Py_DECREF(tuple);
-      return nullptr;
-    }
-  }
-  PyObject* value = value_new(reinterpret_cast<PyTypeObject*>(type), tuple, kwargs);
-  Py_DECREF(tuple);
-  Py_XDECREF(kwargs);
-  return value;
-}
-
-void value_dealloc(PyObject* self) {
-  Arena& a = arena();
-  const NodeId id = id_of(self);
-  a.node(id).handle = nullptr;
-  a.release(id);
-  PyObject_Free(self);
-}
+#if PY_VERSION_HEX < 0x030C0000
+PyMemberDef value_members[] = {
+    {"__dictoffset__", T_PYSSIZET, offsetof(PyValue, dict), READONLY, nullptr},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(PyValue, weaklist), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+#endif
 
 PyObject* value_repr(PyObject* self) {
   const Node& n = node_of(self);
@@ -373,86 +239,21 @@ PyObject* value_repr(PyObject* self) {
   return repr;
 }
 
-PyNumberMethods value_as_number = [] {
-  PyNumberMethods m{};
-  m.nb_add = binary_slot<add>;
-  m.nb_subtract = binary_slot<sub>;
-  m.nb_multiply = binary_slot<mul>;
-  m.nb_true_divide = binary_slot<truediv>;
-  m.nb_power = power_slot;
-  m.nb_negative = negative_slot;
-  return m;
-}();
+// Attribute writes other than data/grad may create the instance dict: the handle then has state.
+int value_setattro(PyObject* self, PyObject* name, PyObject* value) {
+  if (name == str_data || name == str_grad) return PyObject_GenericSetAttr(self, name, value);
+  const int result = PyObject_GenericSetAttr(self, name, value);
+  if (result == 0 && value) mark_stateful(self);
+  return result;
+}
 
 }  // namespace
-
-PyTypeObject ValueType = [] {
-  PyTypeObject t{};
-  Py_SET_REFCNT(&t, 1);  // what PyVarObject_HEAD_INIT does for a static type
-  t.tp_name = "arenagrad.engine.Value";
-  t.tp_basicsize = sizeof(PyValue);
-  t.tp_flags = Py_TPFLAGS_DEFAULT;
-  t.tp_doc = "Value(data, _children=(), _op='', label='')\n\n"
-             "A scalar that records how it was computed, micrograd's Value backed by a C++ arena.";
-  t.tp_new = value_new;
-  t.tp_vectorcall = value_vectorcall;
-  t.tp_dealloc = value_dealloc;
-  t.tp_repr = value_repr;
-  t.tp_as_number = &value_as_number;
-  t.tp_methods = value_methods;
-  t.tp_getset = value_getset;
-  return t;
-}();
-
-PyObject* wrap(NodeId id) {
-  Arena& a = arena();
-  Node& n = a.node(id);
-  if (n.handle) return Py_NewRef(static_cast<PyObject*>(n.handle));
-  PyValue* value = PyObject_New(PyValue, &ValueType);
-  a.acquire(id);
-  if (!value) {
-    a.release(id);  // frees a Node that nothing else holds
-    return nullptr;
-  }
-  value->id = id;
-  n.handle = value;
-  return reinterpret_cast<PyObject*>(value);
-}
-
-int read_number(PyObject* obj, double& out, bool& is_int) {
-  if (PyFloat_Check(obj)) {
-    out = PyFloat_AS_DOUBLE(obj);
-    is_int = false;
-    return 1;
-  }
-  if (PyLong_Check(obj)) {
-    out = PyLong_AsDouble(obj);
-    is_int = true;
-    return out == -1.0 && PyErr_Occurred() ? -1 : 1;
-  }
-  if (is_value(obj) || PyUnicode_Check(obj) || PyComplex_Check(obj)) return 0;
-  if (is_numpy_bool(Py_TYPE(obj))) {  // a numpy scalar that numbers.Real does not cover
-    const int truth = PyObject_IsTrue(obj);
-    out = truth;
-    is_int = true;
-    return truth < 0 ? -1 : 1;
-  }
-  if (!is_known_real(Py_TYPE(obj))) {
-    PyObject* real = real_abc();
-    if (!real) return -1;
-    const int is_real = PyObject_IsInstance(obj, real);
-    if (is_real <= 0) return is_real;
-    remember_real(Py_TYPE(obj));
-  }
-  out = PyFloat_AsDouble(obj);
-  if (out == -1.0 && PyErr_Occurred()) return -1;
-  is_int = PyIndex_Check(obj);
-  return 1;
-}
 
 void set_python_error() {
   try {
     throw;
+  } catch (const PythonError&) {
+    // already set
   } catch (const ArithmeticFault& fault) {
     PyObject* type = fault.kind == ArithmeticFault::Kind::ZeroDivision ? PyExc_ZeroDivisionError
                      : fault.kind == ArithmeticFault::Kind::Overflow   ? PyExc_OverflowError
@@ -460,8 +261,15 @@ void set_python_error() {
     PyErr_SetString(type, fault.message);
   } catch (const NestedWalk&) {
     PyErr_SetString(PyExc_RuntimeError,
-                    "a graph walk (backward, zero_grad, recompute, trim) cannot start inside "
-                    "another one in the same thread, e.g. from a signal handler");
+                    "a graph walk (backward, zero_grad, recompute, trim, deepcopy) cannot start "
+                    "inside another one in the same thread, e.g. from a signal handler or a "
+                    "custom _backward");
+  } catch (const CustomForwardUnknown& custom) {
+    const Annotation* note = arena().annotation(custom.id);
+    PyErr_Format(PyExc_TypeError,
+                 "recompute() cannot re-evaluate the custom op '%s': its forward is Python code "
+                 "(only its _backward is known); rebuild the graph instead",
+                 note ? note->op.c_str() : "");
   } catch (const Interrupted&) {
     // the poll (PyErr_CheckSignals) has set the Python exception, e.g. KeyboardInterrupt
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyboardInterrupt, "interrupted");
@@ -473,7 +281,45 @@ void set_python_error() {
 }
 
 bool add_value_type(PyObject* module) {
-  if (PyType_Ready(&ValueType) < 0) return false;
+  str_data = PyUnicode_InternFromString("data");
+  str_grad = PyUnicode_InternFromString("grad");
+  if (!str_data || !str_grad) return false;
+  std::vector<PyType_Slot> slots = {
+      {Py_tp_doc, const_cast<char*>(
+                      "Value(data, _children=(), _op='', label='')\n\n"
+                      "A scalar that records how it was computed, micrograd's Value backed by a "
+                      "C++ arena.")},
+      {Py_tp_repr, reinterpret_cast<void*>(value_repr)},
+      {Py_tp_setattro, reinterpret_cast<void*>(value_setattro)},
+      {Py_tp_methods, value_methods},
+      {Py_tp_getset, value_getset},
+#if PY_VERSION_HEX < 0x030C0000
+      {Py_tp_members, value_members},
+#endif
+  };
+  add_number_slots(slots);
+  add_lifetime_slots(slots);
+  slots.push_back({0, nullptr});
+  static std::vector<PyMethodDef> methods;  // value_methods + copy_methods, kept for the type
+  PyType_Spec spec{};
+  spec.name = "arenagrad.engine.Value";
+  spec.basicsize = static_cast<int>(sizeof(PyValue));
+  spec.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC
+#if PY_VERSION_HEX >= 0x030C0000
+               | Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF
+#endif
+      ;
+  for (PyMethodDef* m = value_methods; m->ml_name; ++m) methods.push_back(*m);
+  for (PyMethodDef* m = copy_methods; m->ml_name; ++m) methods.push_back(*m);
+  methods.push_back({nullptr, nullptr, 0, nullptr});
+  for (PyType_Slot& s : slots)
+    if (s.slot == Py_tp_methods) s.pfunc = methods.data();
+  spec.slots = slots.data();
+  PyObject* type = PyType_FromSpec(&spec);
+  if (!type) return false;
+  ValueType = reinterpret_cast<PyTypeObject*>(type);
+  install_vectorcall(ValueType);
+  install_state_hooks();
   walk::set_poll_hook([] { return PyErr_CheckSignals() != 0; });
   walk::set_wait_hook([] {  // [W1] another thread's walk is running: let it run
     Py_BEGIN_ALLOW_THREADS
@@ -482,10 +328,9 @@ bool add_value_type(PyObject* module) {
   });
   // numpy defers to Value's reflected operators (`np.float64(2) * v`) instead of wrapping v in an
   // object array.
-  if (PyDict_SetItemString(ValueType.tp_dict, "__array_ufunc__", Py_None) < 0) return false;
-  PyType_Modified(&ValueType);
-  Py_INCREF(&ValueType);
-  return PyModule_AddObject(module, "Value", reinterpret_cast<PyObject*>(&ValueType)) == 0;
+  if (PyObject_SetAttrString(type, "__array_ufunc__", Py_None) < 0) return false;
+  Py_INCREF(type);  // ValueType keeps one reference for good
+  return PyModule_AddObject(module, "Value", type) == 0;
 }
 
 }  // namespace arenagrad::python
