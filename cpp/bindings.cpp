@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "arena.hpp"
+#include "grad.hpp"
 #include "mlp.hpp"
 #include "ops.hpp"
 #include "value_type.hpp"
@@ -154,6 +155,47 @@ py::array_t<double> network_predict(const Network& net,
   return out;
 }
 
+// arenagrad.grad: Values in, Values out (one Value for a Value, a list for an iterable); the
+// walk is grad.cpp's. `keep` holds the inputs: a poll during the walk may run Python.
+py::object grad_values(py::handle output, py::handle inputs, bool create_graph) {
+  if (!python::is_value(output.ptr()))
+    throw py::type_error(std::string("grad() output must be an arenagrad Value, not '") +
+                         Py_TYPE(output.ptr())->tp_name + "'");
+  const bool single = python::is_value(inputs.ptr());
+  std::vector<py::object> keep;
+  std::vector<NodeId> ids;
+  if (!single && !py::isinstance<py::iterable>(inputs))
+    throw py::type_error(std::string("grad() inputs must be a Value or an iterable of Values, "
+                                     "not '") + Py_TYPE(inputs.ptr())->tp_name + "'");
+  const py::iterable items = single ? py::iterable(py::make_tuple(inputs))
+                                    : py::reinterpret_borrow<py::iterable>(inputs);
+  for (py::handle v : items) {
+    if (!python::is_value(v.ptr()))
+      throw py::type_error(std::string("grad() inputs must be arenagrad Values, not '") +
+                           Py_TYPE(v.ptr())->tp_name + "'");
+    keep.push_back(py::reinterpret_borrow<py::object>(v));
+    ids.push_back(python::id_of(v.ptr()));
+  }
+  HeldNodes results = [&] {
+    try {
+      return grad(arena(), python::id_of(output.ptr()), ids, create_graph);
+    } catch (const NotDifferentiable& e) {
+      throw py::type_error(e.message);
+    } catch (...) {
+      python::set_python_error();
+      throw py::error_already_set();
+    }
+  }();
+  py::list values;
+  for (NodeId id : results.ids()) {
+    PyObject* value = python::wrap(id);  // takes its own count; `results` drops ours
+    if (!value) throw py::error_already_set();
+    values.append(py::reinterpret_steal<py::object>(value));
+  }
+  if (single) return values[0];
+  return std::move(values);
+}
+
 py::dict memory_stats() {
   const MemoryStats s = arena().memory_stats();
   py::dict d;
@@ -181,6 +223,15 @@ PYBIND11_MODULE(_core, m) {
   m.def("sum", &sum_values, py::arg("values"),
         "One n-ary node for values[0] + values[1] + ...: the value of Python's sum(values), "
         "each operand getting d/d operand = 1.");
+  m.def("grad", &grad_values, py::arg("output"), py::arg("inputs"),
+        py::arg("create_graph").noconvert() = false,
+        "grad(output, inputs, create_graph=False): d output / d input for each input (a Value, "
+        "or an iterable of Values: then a list in the same order), by reverse accumulation from "
+        "output. Reads and writes no .grad. Without create_graph the results are leaf Values; "
+        "with it, Values whose graphs are made of engine operations, so that grad() or backward() "
+        "can differentiate them again (inside no_grad(): leaves, no graph). An input that output "
+        "does not reach gets Value(0.0). TypeError for a non-Value, and for a graph holding a Value "
+        "built by hand as Value(data, _children, _op) (no engine derivative), in both modes.");
   m.def("_enter_no_grad", [] { ++arena().no_grad_depth; });
   m.def("_exit_no_grad", [] { --arena().no_grad_depth; });
 

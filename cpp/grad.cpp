@@ -1,0 +1,336 @@
+#include "grad.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <unordered_map>
+
+#include "backward.hpp"
+#include "ops.hpp"
+
+namespace arenagrad {
+
+namespace {
+
+// The one place that meets a node with no engine derivative. A Custom node's derivative, if any,
+// is a Python `_backward` closure: it writes into .grad, which grad() must not touch, and it is
+// no engine op, so create_graph could not record it either.
+[[noreturn]] void through_custom(const Arena& arena, NodeId id) {
+  const Annotation* note = arena.annotation(id);
+  const std::string op = note ? note->op : std::string();
+  throw NotDifferentiable{"grad() cannot differentiate through the Value with _op '" + op +
+                          "': it was built by hand as Value(data, _children, _op) and has no "
+                          "derivative made of engine operations"};
+}
+
+constexpr std::uint32_t kNowhere = ~std::uint32_t{0};
+constexpr NodeId kNone = ~NodeId{0};  // an adjoint node not made yet: zero so far
+
+// Any id order: the explicit topological order (operands first, output last) and each node's
+// position in it, which keys the adjoint table.
+struct Topo {
+  std::vector<NodeId> order;
+  std::unordered_map<NodeId, std::uint32_t> at;
+
+  Topo(Arena& arena, NodeId root) {
+    topological_order(arena, root, order);
+    at.reserve(order.size());
+    for (std::size_t i = 0; i < order.size(); ++i) at.emplace(order[i], static_cast<std::uint32_t>(i));
+  }
+  std::uint32_t find(NodeId id) const {
+    const auto it = at.find(id);
+    return it == at.end() ? kNowhere : it->second;
+  }
+};
+
+// ---- numbers (create_graph=False) -------------------------------------------------------------
+
+// The inputs that are leaves, for the id-order sweep, where leaves have no adjoint slot (they
+// pass nothing on): a contribution to a leaf is kept only when the leaf is an input. Looked up
+// on every leaf operand, so a direct table over the inputs' id range when it is compact.
+class LeafInputs {
+ public:
+  LeafInputs(const Arena& arena, const std::vector<NodeId>& inputs) {
+    std::vector<NodeId> ids;
+    for (NodeId id : inputs)
+      if (arena.node(id).op == Op::Leaf) ids.push_back(id);
+    if (ids.empty()) return;
+    NodeId lo = ids[0], hi = ids[0];
+    for (NodeId id : ids) lo = std::min(lo, id), hi = std::max(hi, id);
+    const bool dense = std::size_t{hi} - lo < 4 * ids.size() + 4096;
+    if (dense) lo_ = lo, dense_.assign(std::size_t{hi} - lo + 1, -1);
+    for (NodeId id : ids) {
+      if (find(id) >= 0) continue;  // a repeated input
+      const int k = static_cast<int>(adj_.size());
+      adj_.push_back(0.0);
+      if (dense) dense_[id - lo] = k;
+      else sparse_.emplace(id, k);
+    }
+  }
+  void add(NodeId id, double x) {
+    const int k = find(id);
+    if (k >= 0) adj_[k] += x;
+  }
+  double adjoint(NodeId id) const { return adj_[find(id)]; }  // `id` is an input leaf
+
+ private:
+  int find(NodeId id) const {
+    if (std::size_t{id - lo_} < dense_.size()) return dense_[id - lo_];
+    if (sparse_.empty()) return -1;
+    const auto it = sparse_.find(id);
+    return it == sparse_.end() ? -1 : it->second;
+  }
+  NodeId lo_ = 0;
+  std::vector<int> dense_;                   // position in adj_ of leaf lo_ + i, or -1
+  std::unordered_map<NodeId, int> sparse_;   // instead of dense_ when the ids are spread out
+  std::vector<double> adj_;
+};
+
+// [A4] While no live node is out of order, descending ids are a reverse topological order: one
+// scan down from the root sweeps the graph in backward.cpp's sweep_by_id order (so the sums are
+// backward()'s, bit for bit). A non-leaf's adjoint lives at adj[root - id]; `reached` is this
+// walk's own visited set (no Node::mark: a poll may run Python that starts another walk).
+void sweep_by_id(Arena& arena, NodeId root, std::vector<double>& adj, LeafInputs& leaves) {
+  std::vector<std::uint8_t> reached(1, 1);
+  adj.assign(1, 1.0);
+  std::size_t pending = 1;  // reached, not yet swept; a reached id is below every swept one
+  for (NodeId id = root;; --id) {
+    if ((id & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
+    const std::size_t at = root - id;
+    if (!reached[at]) continue;
+    const Node& n = arena.node(id);
+    if (n.op == Op::Custom) through_custom(arena, id);
+    const double g = adj[at];
+    for_each_partial(arena, n, [&](NodeId o, double d) {
+      if (arena.node(o).op == Op::Leaf) return leaves.add(o, d * g);
+      const std::size_t s = root - o;  // o < id: [A4]
+      if (s >= reached.size()) {
+        reached.resize(s + 1, 0);
+        adj.resize(s + 1, 0.0);
+      }
+      if (!reached[s]) {
+        reached[s] = 1;
+        ++pending;
+      }
+      adj[s] += d * g;
+    });
+    if (--pending == 0) return;
+  }
+}
+
+// Any id order: the same chain rule over the explicit order, adjoints keyed by position.
+std::vector<double> sweep_in_order(Arena& arena, const Topo& topo) {
+  std::vector<double> adj(topo.order.size(), 0.0);
+  adj.back() = 1.0;
+  for (std::size_t i = topo.order.size(); i-- > 0;) {
+    if ((i & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
+    const Node& n = arena.node(topo.order[i]);
+    if (n.op == Op::Custom) through_custom(arena, topo.order[i]);
+    const double g = adj[i];
+    for_each_partial(arena, n, [&](NodeId o, double d) { adj[topo.at.find(o)->second] += d * g; });
+  }
+  return adj;
+}
+
+std::vector<double> adjoint_numbers(Arena& arena, NodeId output, const std::vector<NodeId>& inputs) {
+  std::vector<double> values(inputs.size(), 0.0);
+  if (arena.out_of_order_nodes() == 0) {
+    LeafInputs leaves(arena, inputs);
+    std::vector<double> adj;
+    sweep_by_id(arena, output, adj, leaves);
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const NodeId id = inputs[i];
+      if (id == output) values[i] = 1.0;  // the root has no user in its own graph
+      else if (arena.node(id).op == Op::Leaf) values[i] = leaves.adjoint(id);
+      else if (id < output && output - id < adj.size()) values[i] = adj[output - id];
+    }
+  } else {
+    const Topo topo(arena, output);
+    const std::vector<double> adj = sweep_in_order(arena, topo);
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const std::uint32_t at = topo.find(inputs[i]);
+      if (at != kNowhere) values[i] = adj[at];
+    }
+  }
+  return values;
+}
+
+// ---- nodes (create_graph=True) ----------------------------------------------------------------
+
+// Counts on the nodes one step builds, dropped when the step ends (also by a throw): a node
+// outlives the step only if an adjoint or a node built on it took a count of its own.
+class StepHolds {
+ public:
+  explicit StepHolds(Arena& arena) : arena_(arena) {}
+  StepHolds(const StepHolds&) = delete;
+  StepHolds& operator=(const StepHolds&) = delete;
+  ~StepHolds() {
+    while (n_ > 0) arena_.release(ids_[--n_]);
+  }
+  NodeId operator()(NodeId id) {
+    arena_.acquire(id);
+    ids_[n_++] = id;
+    return id;
+  }
+
+ private:
+  Arena& arena_;
+  NodeId ids_[12];  // the most one op's rule builds is 8 (Pow)
+  int n_ = 0;
+};
+
+// The adjoint of each node of the order: a node holding one count, or kNone.
+class NodeAdjoints {
+ public:
+  NodeAdjoints(Arena& arena, std::size_t n) : arena_(arena), ids_(n, kNone) {}
+  NodeAdjoints(const NodeAdjoints&) = delete;
+  NodeAdjoints& operator=(const NodeAdjoints&) = delete;
+  ~NodeAdjoints() {
+    for (NodeId id : ids_)
+      if (id != kNone) arena_.release(id);
+  }
+  NodeId operator[](std::size_t i) const { return ids_[i]; }
+  // adjoint[i] += contribution, as an Add node (the first contribution is the adjoint itself).
+  void accumulate(std::size_t i, NodeId contribution) {
+    NodeId& slot = ids_[i];
+    const NodeId total =
+        slot == kNone ? contribution : add(arena_, Operand::of(slot), Operand::of(contribution));
+    arena_.acquire(total);
+    if (slot != kNone) arena_.release(slot);  // now held by `total`
+    slot = total;
+  }
+
+ private:
+  Arena& arena_;
+  std::vector<NodeId> ids_;
+};
+
+// for_each_partial (ops.hpp) written with engine ops: emit(operand, d out / d operand * g) for
+// each operand `wanted`, g the adjoint node of `out`. Each node's value is computed exactly as
+// for_each_partial computes it, so the numbers are the double sweep's, IEEE inf/NaN included
+// where Python's ** would raise (a ** (k-1) at a = 0): make_node records such a value as is.
+template <class Wanted, class Emit>
+void chain_rule_nodes(Arena& arena, NodeId out_id, NodeId g, Wanted&& wanted, Emit&& emit) {
+  StepHolds h(arena);
+  const Node& out = arena.node(out_id);  // [A3]: valid across the allocations below
+  const NodeId a = out.operands.pair[0], b = out.operands.pair[1];
+  const auto constant = [&](double x, bool is_int = false) {
+    const NodeId id = h(leaf(arena, x));
+    if (is_int) arena.node(id).flags |= flag::kIntConstant;
+    return id;
+  };
+  const auto times = [&](NodeId x, NodeId y) { return h(mul(arena, Operand::of(x), Operand::of(y))); };
+  const auto one_minus = [&](NodeId x) {  // 1 + x * -1, i.e. 1 - x exactly (micrograd's `-`)
+    return h(add(arena, Operand::of(constant(1.0)), Operand::of(times(x, constant(-1.0, true)))));
+  };
+  const auto power = [&](Op op, NodeId base, NodeId exponent, double value) {
+    return h(make_node(arena, op, value, base, exponent));
+  };
+  switch (out.op) {
+    case Op::Leaf:
+    case Op::Custom:
+      return;
+    case Op::Add:  // 1 * g is g
+      if (wanted(a)) emit(a, g);
+      if (wanted(b)) emit(b, g);
+      return;
+    case Op::Sum:
+      for (NodeId id : operands_of(out, -1))
+        if (wanted(id)) emit(id, g);
+      return;
+    case Op::Mul:  // b g, a g
+      if (wanted(a)) emit(a, times(b, g));
+      if (wanted(b)) emit(b, times(a, g));
+      return;
+    case Op::PowConst: {  // k a^(k-1) g
+      if (!wanted(a)) return;
+      const double x = arena.node(a).data, k = arena.node(b).data;
+      const bool is_int = arena.node(b).flags & flag::kIntConstant;
+      const NodeId p = power(Op::PowConst, a, constant(k - 1, is_int), std::pow(x, k - 1));
+      emit(a, times(times(constant(k, is_int), p), g));
+      return;
+    }
+    case Op::Pow: {  // b a^(b-1) g, and a^b log(a) g (a NaN constant times g for a <= 0)
+      const double x = arena.node(a).data;
+      if (wanted(a)) {
+        const NodeId b_minus_1 = h(add(arena, Operand::of(b), Operand::of(constant(-1.0, true))));
+        const NodeId p = power(Op::Pow, a, b_minus_1, std::pow(x, arena.node(b_minus_1).data));
+        emit(a, times(times(b, p), g));
+      }
+      if (wanted(b)) {
+        const NodeId d = x > 0 ? times(out_id, h(unary(arena, Op::Log, a)))
+                               : constant(std::numeric_limits<double>::quiet_NaN());
+        emit(b, times(d, g));
+      }
+      return;
+    }
+    case Op::Relu:  // a constant 0 or 1: relu's second derivative is 0
+      if (wanted(a)) emit(a, times(constant(out.data > 0 ? 1.0 : 0.0), g));
+      return;
+    case Op::Tanh:  // (1 - t t) g
+      if (wanted(a)) emit(a, times(one_minus(times(out_id, out_id)), g));
+      return;
+    case Op::Exp:  // exp(a) g: the node itself
+      if (wanted(a)) emit(a, times(out_id, g));
+      return;
+    case Op::Log:  // a**-1 g, its value 1/a
+      if (wanted(a))
+        emit(a, times(power(Op::PowConst, a, constant(-1.0, true), 1 / arena.node(a).data), g));
+      return;
+    case Op::Sigmoid:  // s (1 - s) g
+      if (wanted(a)) emit(a, times(times(out_id, one_minus(out_id)), g));
+      return;
+  }
+}
+
+HeldNodes adjoint_nodes(Arena& arena, NodeId output, const std::vector<NodeId>& inputs) {
+  const Topo topo(arena, output);
+  const std::size_t n = topo.order.size();
+  const auto at = [&](NodeId id) { return topo.at.find(id)->second; };
+  // needed[i]: order[i] is an input or reaches one. Other adjoints would be nodes nobody uses.
+  std::vector<std::uint8_t> needed(n, 0);
+  for (NodeId id : inputs)
+    if (topo.find(id) != kNowhere) needed[topo.find(id)] = 1;
+  for (std::size_t i = 0; i < n; ++i)
+    for (NodeId o : visible_operands(arena.node(topo.order[i])))
+      needed[i] |= needed[at(o)];
+
+  NodeAdjoints adj(arena, n);
+  {
+    StepHolds h(arena);
+    adj.accumulate(n - 1, h(leaf(arena, 1.0)));
+  }
+  for (std::size_t i = n; i-- > 0;) {
+    if ((i & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
+    const NodeId id = topo.order[i];
+    if (arena.node(id).op == Op::Custom) through_custom(arena, id);
+    if (!needed[i] || adj[i] == kNone) continue;
+    chain_rule_nodes(
+        arena, id, adj[i], [&](NodeId o) { return needed[at(o)] != 0; },
+        [&](NodeId o, NodeId contribution) { adj.accumulate(at(o), contribution); });
+  }
+
+  HeldNodes results(arena);
+  results.reserve(inputs.size());
+  for (NodeId id : inputs) {
+    const std::uint32_t i = topo.find(id);
+    results.hold(i != kNowhere && adj[i] != kNone ? adj[i] : leaf(arena, 0.0));
+  }
+  return results;
+}
+
+}  // namespace
+
+HeldNodes grad(Arena& arena, NodeId output, const std::vector<NodeId>& inputs, bool create_graph) {
+  // Under no_grad() ops record nothing, so the adjoint nodes would be leaves holding exactly
+  // the numbers of the double sweep: compute those (torch: no graph either).
+  if (create_graph && arena.recording()) return adjoint_nodes(arena, output, inputs);
+  const std::vector<double> values = adjoint_numbers(arena, output, inputs);
+  HeldNodes results(arena);
+  results.reserve(values.size());
+  for (double x : values) results.hold(leaf(arena, x));
+  return results;
+}
+
+}  // namespace arenagrad
