@@ -87,33 +87,68 @@ class LeafInputs {
   std::vector<double> adj_;
 };
 
+// The id-order sweep's table, keyed by depth = root - id: each non-leaf's adjoint and whether
+// the sweep has reached it. Its storage is reused across calls (kept zeroed, up to kSpareEntries
+// = 16 MiB): fresh memory for every call cost more in page faults than the sweep itself. A table
+// takes the spare storage for itself, so a grad() nested in a poll's Python code gets its own.
+class DepthTable {
+ public:
+  struct Entry {
+    double adj;
+    bool reached;
+  };
+  DepthTable() { entries_.swap(spare()); }
+  DepthTable(const DepthTable&) = delete;
+  DepthTable& operator=(const DepthTable&) = delete;
+  ~DepthTable() {
+    if (entries_.size() > kSpareEntries || entries_.size() <= spare().size()) return;
+    std::fill_n(entries_.begin(), std::min(entries_.size(), deepest_ + 1), Entry{0.0, false});
+    entries_.swap(spare());
+  }
+  // A depth the sweep has reached (no bounds check).
+  Entry& at(std::size_t depth) { return entries_[depth]; }
+  // A depth that may be beyond every one so far.
+  Entry& reach(std::size_t depth) {
+    if (depth >= entries_.size()) entries_.resize(std::max(depth + 1, 2 * entries_.size()));
+    deepest_ = std::max(deepest_, depth);
+    return entries_[depth];
+  }
+  double adjoint(std::size_t depth) const {
+    return depth < entries_.size() ? entries_[depth].adj : 0.0;
+  }
+
+ private:
+  static constexpr std::size_t kSpareEntries = std::size_t{1} << 20;
+  static std::vector<Entry>& spare() {
+    static auto* const entries = new std::vector<Entry>();  // never destroyed, as the arena [A6]
+    return *entries;
+  }
+  std::vector<Entry> entries_;
+  std::size_t deepest_ = 0;  // every entry deeper is untouched (still zero)
+};
+
 // [A4] While no live node is out of order, descending ids are a reverse topological order: one
 // scan down from the root sweeps the graph in backward.cpp's sweep_by_id order (so the sums are
-// backward()'s, bit for bit). A non-leaf's adjoint lives at adj[root - id]; `reached` is this
-// walk's own visited set (no Node::mark: a poll may run Python that starts another walk).
-void sweep_by_id(Arena& arena, NodeId root, std::vector<double>& adj, LeafInputs& leaves) {
-  std::vector<std::uint8_t> reached(1, 1);
-  adj.assign(1, 1.0);
+// backward()'s, bit for bit). `table` is this walk's own (no Node::mark: a poll may run Python
+// that starts another walk).
+void sweep_by_id(Arena& arena, NodeId root, DepthTable& table, LeafInputs& leaves) {
+  table.reach(0) = {1.0, true};
   std::size_t pending = 1;  // reached, not yet swept; a reached id is below every swept one
   for (NodeId id = root;; --id) {
     if ((id & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
-    const std::size_t at = root - id;
-    if (!reached[at]) continue;
+    const DepthTable::Entry& e = table.at(root - id);
+    if (!e.reached) continue;
     const Node& n = arena.node(id);
     if (n.op == Op::Custom) through_custom(arena, id);
-    const double g = adj[at];
+    const double g = e.adj;
     for_each_partial(arena, n, [&](NodeId o, double d) {
       if (arena.node(o).op == Op::Leaf) return leaves.add(o, d * g);
-      const std::size_t s = root - o;  // o < id: [A4]
-      if (s >= reached.size()) {
-        reached.resize(s + 1, 0);
-        adj.resize(s + 1, 0.0);
-      }
-      if (!reached[s]) {
-        reached[s] = 1;
+      DepthTable::Entry& operand = table.reach(root - o);  // o < id: [A4]
+      if (!operand.reached) {
+        operand.reached = true;
         ++pending;
       }
-      adj[s] += d * g;
+      operand.adj += d * g;
     });
     if (--pending == 0) return;
   }
@@ -137,13 +172,13 @@ std::vector<double> adjoint_numbers(Arena& arena, NodeId output, const std::vect
   std::vector<double> values(inputs.size(), 0.0);
   if (arena.out_of_order_nodes() == 0) {
     LeafInputs leaves(arena, inputs);
-    std::vector<double> adj;
-    sweep_by_id(arena, output, adj, leaves);
+    DepthTable table;
+    sweep_by_id(arena, output, table, leaves);
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       const NodeId id = inputs[i];
       if (id == output) values[i] = 1.0;  // the root has no user in its own graph
       else if (arena.node(id).op == Op::Leaf) values[i] = leaves.adjoint(id);
-      else if (id < output && output - id < adj.size()) values[i] = adj[output - id];
+      else if (id < output) values[i] = table.adjoint(output - id);
     }
   } else {
     const Topo topo(arena, output);
