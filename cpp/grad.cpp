@@ -286,7 +286,8 @@ void chain_rule_nodes(Arena& arena, NodeId out_id, NodeId g, Wanted&& wanted, Em
       emit(a, times(times(constant(k, is_int), p), g));
       return;
     }
-    case Op::Pow: {  // b a^(b-1) g, and a^b log(a) g (a NaN constant times g for a <= 0)
+    case Op::Pow: {  // b a^(b-1) g, and a^b log(a) g, log(a) a NaN constant for a <= 0 (so
+                     // every derivative of it is NaN too, as torch's)
       const double x = arena.node(a).data;
       if (wanted(a)) {
         const NodeId b_minus_1 = h(add(arena, Operand::of(b), Operand::of(constant(-1.0, true))));
@@ -294,9 +295,9 @@ void chain_rule_nodes(Arena& arena, NodeId out_id, NodeId g, Wanted&& wanted, Em
         emit(a, times(times(b, p), g));
       }
       if (wanted(b)) {
-        const NodeId d = x > 0 ? times(out_id, h(unary(arena, Op::Log, a)))
-                               : constant(std::numeric_limits<double>::quiet_NaN());
-        emit(b, times(d, g));
+        const NodeId log_a = x > 0 ? h(unary(arena, Op::Log, a))
+                                   : constant(std::numeric_limits<double>::quiet_NaN());
+        emit(b, times(times(out_id, log_a), g));
       }
       return;
     }

@@ -125,7 +125,7 @@ class Value:
         def _local_grads(g):
             b_minus_1 = other - 1
             a_pow = self._pow_value(b_minus_1, _ieee_pow(self.data, b_minus_1.data))
-            d_other = out * self.log() if self.data > 0 else Value(math.nan)
+            d_other = out * (self.log() if self.data > 0 else Value(math.nan))
             return [(self, (other * a_pow) * g), (other, d_other * g)]
         out._local_grads = _local_grads
 
