@@ -14,11 +14,11 @@ import pathlib
 import subprocess
 import sys
 
-from . import floor, graphs, memory, training
+from . import floor, graphs, higher_order, memory, training
 from .engines import ARENAGRAD, ENGINES, REFERENCE
 from .timing import machine
 
-FAMILIES = ("floor", "op_by_op", "graphs", "training", "memory", "recycle")
+FAMILIES = ("floor", "op_by_op", "graphs", "training", "memory", "recycle", "higher_order")
 RECYCLE_LIMIT_NS = 15.0  # the layout requirement: backward after recycling stays <= 15 ns/node
 
 
@@ -129,6 +129,10 @@ def tasks(args, results, notes):
                 check=True, capture_output=True, text=True)
             results["recycle"] = json.loads(out.stdout)
         yield f"recycle ({args.cycles} cycles, subprocess)", run_recycle
+
+    if "higher_order" in args.families:
+        yield "higher_order", lambda: results.__setitem__(
+            "higher_order", higher_order.run(args.sizes, args.repeats))
 
 
 # --- the report --------------------------------------------------------------------------------
@@ -264,6 +268,7 @@ def report(results, notes, args):
             f"best sample <= {RECYCLE_LIMIT_NS:g} ns/node: {verdict}")
         out("")
 
+    lines.extend(higher_order.report(results))
     if "floor" in results and results["floor"]:
         f = results["floor"]
         out(f"floor: bench/floor.cpp built with {f['compiler']} {f['flags']}")
