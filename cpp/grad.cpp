@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <unordered_map>
 
@@ -87,68 +88,82 @@ class LeafInputs {
   std::vector<double> adj_;
 };
 
-// The id-order sweep's table, keyed by depth = root - id: each non-leaf's adjoint and whether
-// the sweep has reached it. Its storage is reused across calls (kept zeroed, up to kSpareEntries
-// = 16 MiB): fresh memory for every call cost more in page faults than the sweep itself. A table
-// takes the spare storage for itself, so a grad() nested in a poll's Python code gets its own.
+// The id-order sweep's table, keyed by depth = root - id: each non-leaf's adjoint, or kUnreached
+// while the sweep has not reached it. kUnreached is a signaling NaN, which no arithmetic returns
+// (IEEE 754: an operation on a NaN delivers a quiet one), so it never stands for an adjoint; one
+// double per entry keeps the table half the size of a (double, flag) pair. Its storage is reused
+// across calls (kept unreached, up to kSpareEntries = 8 MiB): fresh memory for every call cost
+// more in page faults than the sweep itself. A table takes the spare storage for itself, so a
+// grad() nested in a poll's Python code gets its own.
 class DepthTable {
  public:
-  struct Entry {
-    double adj;
-    bool reached;
-  };
+  static constexpr std::uint64_t kUnreached = 0x7FF4'0000'0000'0001;
+
+  static bool reached(double x) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    return bits != kUnreached;
+  }
+  static double unreached() {
+    double x;
+    std::memcpy(&x, &kUnreached, sizeof x);
+    return x;
+  }
+
   DepthTable() { entries_.swap(spare()); }
   DepthTable(const DepthTable&) = delete;
   DepthTable& operator=(const DepthTable&) = delete;
   ~DepthTable() {
     if (entries_.size() > kSpareEntries || entries_.size() <= spare().size()) return;
-    std::fill_n(entries_.begin(), std::min(entries_.size(), deepest_ + 1), Entry{0.0, false});
+    std::fill_n(entries_.begin(), std::min(entries_.size(), deepest_ + 1), unreached());
     entries_.swap(spare());
   }
   // A depth the sweep has reached (no bounds check).
-  Entry& at(std::size_t depth) { return entries_[depth]; }
+  double at(std::size_t depth) const { return entries_[depth]; }
   // A depth that may be beyond every one so far.
-  Entry& reach(std::size_t depth) {
-    if (depth >= entries_.size()) entries_.resize(std::max(depth + 1, 2 * entries_.size()));
+  double& reach(std::size_t depth) {
+    if (depth >= entries_.size())
+      entries_.resize(std::max(depth + 1, 2 * entries_.size()), unreached());
     deepest_ = std::max(deepest_, depth);
     return entries_[depth];
   }
   double adjoint(std::size_t depth) const {
-    return depth < entries_.size() ? entries_[depth].adj : 0.0;
+    return depth < entries_.size() && reached(entries_[depth]) ? entries_[depth] : 0.0;
   }
 
  private:
   static constexpr std::size_t kSpareEntries = std::size_t{1} << 20;
-  static std::vector<Entry>& spare() {
-    static auto* const entries = new std::vector<Entry>();  // never destroyed, as the arena [A6]
+  static std::vector<double>& spare() {
+    static auto* const entries = new std::vector<double>();  // never destroyed, as the arena [A6]
     return *entries;
   }
-  std::vector<Entry> entries_;
-  std::size_t deepest_ = 0;  // every entry deeper is untouched (still zero)
+  std::vector<double> entries_;
+  std::size_t deepest_ = 0;  // every entry deeper is untouched (still unreached)
 };
 
 // [A4] While no live node is out of order, descending ids are a reverse topological order: one
 // scan down from the root sweeps the graph in backward.cpp's sweep_by_id order (so the sums are
-// backward()'s, bit for bit). `table` is this walk's own (no Node::mark: a poll may run Python
-// that starts another walk).
+// backward()'s, bit for bit: a first contribution is added to 0.0 as backward adds it to a
+// zeroed grad). `table` is this walk's own (no Node::mark: a poll may run Python that starts
+// another walk).
 void sweep_by_id(Arena& arena, NodeId root, DepthTable& table, LeafInputs& leaves) {
-  table.reach(0) = {1.0, true};
+  table.reach(0) = 1.0;
   std::size_t pending = 1;  // reached, not yet swept; a reached id is below every swept one
   for (NodeId id = root;; --id) {
     if ((id & (Arena::kPollInterval - 1)) == 0) arena.poll_interrupt();
-    const DepthTable::Entry& e = table.at(root - id);
-    if (!e.reached) continue;
+    const double g = table.at(root - id);
+    if (!DepthTable::reached(g)) continue;
     const Node& n = arena.node(id);
     if (n.op == Op::Custom) through_custom(arena, id);
-    const double g = e.adj;
     for_each_partial(arena, n, [&](NodeId o, double d) {
       if (arena.node(o).op == Op::Leaf) return leaves.add(o, d * g);
-      DepthTable::Entry& operand = table.reach(root - o);  // o < id: [A4]
-      if (!operand.reached) {
-        operand.reached = true;
+      double& adj = table.reach(root - o);  // o < id: [A4]
+      if (DepthTable::reached(adj)) {
+        adj += d * g;
+      } else {
+        adj = 0.0 + d * g;
         ++pending;
       }
-      operand.adj += d * g;
     });
     if (--pending == 0) return;
   }
