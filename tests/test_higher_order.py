@@ -462,3 +462,22 @@ def test_create_graph_must_be_a_bool():
     x = Value(1.0)
     with pytest.raises(TypeError):
         arenagrad.grad(x * x, [x], create_graph="yes")
+
+
+# ---- the README's examples, run as written ---------------------------------------------------
+
+def test_readme_higher_order_examples_run_and_print_what_they_say(capsys):
+    import pathlib
+    import re
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Higher-order gradients\n")[1].split("\n## ")[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    namespace = {}
+    for block in blocks:
+        exec(block, namespace)
+    newton, penalty = capsys.readouterr().out.split("\n")[:2]
+    x = float(newton)
+    assert newton.startswith("1.1309") and abs(4 * x**3 - 6 * x + 1) < 1e-12
+    first, last = (float(v) for v in penalty.split())
+    assert round(first, 1) == 22.0 and round(last, 2) == 0.56
