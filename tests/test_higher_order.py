@@ -6,7 +6,12 @@ grad() checks the engine's on random graphs; torch.autograd.grad checks both whe
 """
 import gc
 import math
+import os
 import random
+import signal
+import sys
+import threading
+import time
 
 import pytest
 from hypothesis import assume, given
@@ -163,25 +168,31 @@ def mlp_loss(model, X, y):
 
 
 def test_mlp_loss_hessian_vector_product_matches_finite_differences():
+    """H v from grad(grad . v) against (g(p + eps v) - g(p - eps v)) / 2 eps, g the reference
+    MLP's gradient (same seed, same weights)."""
     random.seed(7)
     model = MLP(3, [5, 4, 1])
+    random.seed(7)
+    ref_model = reference.MLP(3, [5, 4, 1])
     rng = random.Random(8)
     X = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(6)]
     y = [rng.uniform(-1, 1) for _ in range(6)]
-    params = model.parameters()
+    params, ref_params = model.parameters(), ref_model.parameters()
     v = [rng.uniform(-1, 1) for _ in params]
     g = arenagrad.grad(mlp_loss(model, X, y), params, create_graph=True)
     hvp = arenagrad.grad(arenagrad.sum(gi * vi for gi, vi in zip(g, v)), params)
 
-    def gradient_at(step):
-        for p, vi in zip(params, v):
+    def ref_gradient_at(step):
+        for p, vi in zip(ref_params, v):
             p.data += step * vi
-        grads = [x.data for x in arenagrad.grad(mlp_loss(model, X, y), params)]
-        for p, vi in zip(params, v):
+        ref_model.zero_grad()
+        mlp_loss(ref_model, X, y).backward()
+        for p, vi in zip(ref_params, v):
             p.data -= step * vi
-        return grads
+        return [p.grad for p in ref_params]
     eps = 1e-5
-    up, down = gradient_at(eps), gradient_at(-eps)
+    up, down = ref_gradient_at(eps), ref_gradient_at(-eps)
+    assert any(abs(h.data) > 1e-3 for h in hvp)
     for i, h in enumerate(hvp):
         assert_close(h.data, (up[i] - down[i]) / (2 * eps), rel=1e-5, abs_floor=1e-6,
                      what=f"(Hv)[{i}]")
@@ -462,6 +473,45 @@ def test_create_graph_must_be_a_bool():
     x = Value(1.0)
     with pytest.raises(TypeError):
         arenagrad.grad(x * x, [x], create_graph="yes")
+
+
+# ---- Ctrl-C: a long grad() stops, and leaves nothing behind ----------------------------------
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT via os.kill is POSIX")
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="Python handles signals in the main thread only")
+def test_ctrl_c_interrupts_long_grad_and_leaves_no_nodes():
+    """A Timer sends SIGINT 0.3 s into a loop of grad() calls on a 2.2e6-node chain (the walks
+    poll every 2^20 nodes); whatever grad() had built is freed."""
+    old_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        base = live()
+        x = Value(0.5)
+        root = x
+        for _ in range(1_100_000):
+            root = root * 1.0000001
+        built = live()
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        interrupted, calls = False, 0
+        deadline = time.monotonic() + 60
+        timer.start()
+        try:
+            while time.monotonic() < deadline:
+                arenagrad.grad(root, [x], create_graph=calls % 2 == 1)
+                calls += 1
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            timer.cancel()
+            timer.join()
+        assert interrupted, "no KeyboardInterrupt within 60 s"
+        assert live() == built and (x.grad, root.grad) == (0.0, 0.0)
+        (g,) = arenagrad.grad(root, [x])  # the engine is usable
+        assert g.data == pytest.approx(1.0000001 ** 1_100_000, rel=1e-9)
+        del x, root, g
+        assert live() == base
+    finally:
+        signal.signal(signal.SIGINT, old_handler)
 
 
 # ---- the README's examples, run as written ---------------------------------------------------
