@@ -49,7 +49,8 @@ struct Topo {
 
 // The inputs that are leaves, for the id-order sweep, where leaves have no adjoint slot (they
 // pass nothing on): a contribution to a leaf is kept only when the leaf is an input. Looked up
-// on every leaf operand, so a direct table over the inputs' id range when it is compact.
+// on every leaf operand, so when the inputs' ids are compact, a direct table of adjoints over
+// their id range (every leaf in the range sums there; only the inputs' sums are read).
 class LeafInputs {
  public:
   LeafInputs(const Arena& arena, const std::vector<NodeId>& inputs) {
@@ -57,35 +58,30 @@ class LeafInputs {
     for (NodeId id : inputs)
       if (arena.node(id).op == Op::Leaf) ids.push_back(id);
     if (ids.empty()) return;
-    NodeId lo = ids[0], hi = ids[0];
-    for (NodeId id : ids) lo = std::min(lo, id), hi = std::max(hi, id);
-    const bool dense = std::size_t{hi} - lo < 4 * ids.size() + 4096;
-    if (dense) lo_ = lo, dense_.assign(std::size_t{hi} - lo + 1, -1);
-    for (NodeId id : ids) {
-      if (find(id) >= 0) continue;  // a repeated input
-      const int k = static_cast<int>(adj_.size());
-      adj_.push_back(0.0);
-      if (dense) dense_[id - lo] = k;
-      else sparse_.emplace(id, k);
+    const auto [lo, hi] = std::minmax_element(ids.begin(), ids.end());
+    if (std::size_t{*hi} - *lo < 4 * ids.size() + 4096) {
+      lo_ = *lo;
+      dense_.assign(std::size_t{*hi} - *lo + 1, 0.0);
+    } else {
+      for (NodeId id : ids) sparse_.emplace(id, 0.0);
     }
   }
   void add(NodeId id, double x) {
-    const int k = find(id);
-    if (k >= 0) adj_[k] += x;
+    if (std::size_t{id - lo_} < dense_.size()) {
+      dense_[id - lo_] += x;
+    } else if (!sparse_.empty()) {
+      const auto it = sparse_.find(id);
+      if (it != sparse_.end()) it->second += x;
+    }
   }
-  double adjoint(NodeId id) const { return adj_[find(id)]; }  // `id` is an input leaf
+  double adjoint(NodeId id) const {  // `id` is an input leaf
+    return std::size_t{id - lo_} < dense_.size() ? dense_[id - lo_] : sparse_.at(id);
+  }
 
  private:
-  int find(NodeId id) const {
-    if (std::size_t{id - lo_} < dense_.size()) return dense_[id - lo_];
-    if (sparse_.empty()) return -1;
-    const auto it = sparse_.find(id);
-    return it == sparse_.end() ? -1 : it->second;
-  }
   NodeId lo_ = 0;
-  std::vector<int> dense_;                   // position in adj_ of leaf lo_ + i, or -1
-  std::unordered_map<NodeId, int> sparse_;   // instead of dense_ when the ids are spread out
-  std::vector<double> adj_;
+  std::vector<double> dense_;                   // the adjoint of leaf lo_ + i
+  std::unordered_map<NodeId, double> sparse_;   // instead, when the inputs' ids are spread out
 };
 
 // The id-order sweep's table, keyed by depth = root - id: each non-leaf's adjoint, or kUnreached
