@@ -298,6 +298,35 @@ def test_grad_numbers_are_backward_numbers(seed, point):
         assert_close(got, want)
 
 
+@given(seed=st.integers(0, 10**6), point=st.tuples(*[st.floats(-1.5, 1.5)] * 3))
+def test_grad_on_out_of_order_graph_matches_reference(seed, point):
+    """Slots freed below a half-built graph are reused by its later nodes, whose operands then
+    have higher ids (arena.hpp [A4]): grad() must take its explicit topological order."""
+    prog = random_program(random.Random(seed), n_ops=20)
+    holes = [Value(0.0) for _ in range(64)]
+    leaves = [Value(x) for x in point]
+    first = run_program(prog[:10], leaves, lambda v: v.exp(), lambda v: v.log())
+    del holes
+    out = run_program(prog, [first.tanh(), *leaves[1:]], lambda v: v.exp(), lambda v: v.log())
+    assert arenagrad.memory_stats()["out_of_order_nodes"] > 0
+    got = [g.data for g in arenagrad.grad(out, leaves + [first])]
+    graph = arenagrad.grad(out, leaves + [first], create_graph=True)
+    second = [h.data for h in arenagrad.grad(graph[0], leaves)]
+
+    ref = [reference.Value(x) for x in point]
+    ref_first = run_program(prog[:10], ref, lambda v: v.exp(), lambda v: v.log())
+    ref_out = run_program(prog, [ref_first.tanh(), *ref[1:]], lambda v: v.exp(),
+                          lambda v: v.log())
+    want = [g.data for g in reference.grad(ref_out, ref + [ref_first])]
+    ref_graph = reference.grad(ref_out, ref + [ref_first], create_graph=True)
+    want_second = [h.data for h in reference.grad(ref_graph[0], ref)]
+    for g, h, w in zip(got, graph, want):
+        assert_close(g, w)
+        assert_close(h.data, w)
+    for g, w in zip(second, want_second):
+        assert_close(g, w)
+
+
 # ---- deep chains: iterative at any depth, exact analytic derivatives -------------------------
 
 def test_deep_chain_second_derivative_is_analytic():
