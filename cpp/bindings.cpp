@@ -228,10 +228,11 @@ PYBIND11_MODULE(_core, m) {
         "grad(output, inputs, create_graph=False): d output / d input for each input (a Value, "
         "or an iterable of Values: then a list in the same order), by reverse accumulation from "
         "output. Reads and writes no .grad. Without create_graph the results are leaf Values; "
-        "with it, Values whose graphs are made of engine operations, so that grad() or backward() "
-        "can differentiate them again (inside no_grad(): leaves, no graph). An input that output "
-        "does not reach gets Value(0.0). TypeError for a non-Value, and for a graph holding a Value "
-        "built by hand as Value(data, _children, _op) (no engine derivative), in both modes.");
+        "with it, Values whose graphs are made of engine operations, so that grad() or "
+        "backward() can differentiate them again (inside no_grad(): leaves, no graph). An input "
+        "that output does not reach gets Value(0.0). TypeError for a non-Value, and for a graph "
+        "holding a Value built by hand as Value(data, _children, _op) (no engine derivative), "
+        "in both modes.");
   m.def("_enter_no_grad", [] { ++arena().no_grad_depth; });
   m.def("_exit_no_grad", [] { --arena().no_grad_depth; });
 

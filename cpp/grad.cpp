@@ -37,7 +37,8 @@ struct Topo {
   Topo(Arena& arena, NodeId root) {
     topological_order(arena, root, order);
     at.reserve(order.size());
-    for (std::size_t i = 0; i < order.size(); ++i) at.emplace(order[i], static_cast<std::uint32_t>(i));
+    for (std::size_t i = 0; i < order.size(); ++i)
+      at.emplace(order[i], static_cast<std::uint32_t>(i));
   }
   std::uint32_t find(NodeId id) const {
     const auto it = at.find(id);
@@ -179,7 +180,8 @@ std::vector<double> sweep_in_order(Arena& arena, const Topo& topo) {
   return adj;
 }
 
-std::vector<double> adjoint_numbers(Arena& arena, NodeId output, const std::vector<NodeId>& inputs) {
+std::vector<double> adjoint_numbers(Arena& arena, NodeId output,
+                                    const std::vector<NodeId>& inputs) {
   std::vector<double> values(inputs.size(), 0.0);
   if (arena.out_of_order_nodes() == 0) {
     LeafInputs leaves(arena, inputs);
@@ -266,7 +268,9 @@ void chain_rule_nodes(Arena& arena, NodeId out_id, NodeId g, Wanted&& wanted, Em
     if (is_int) arena.node(id).flags |= flag::kIntConstant;
     return id;
   };
-  const auto times = [&](NodeId x, NodeId y) { return h(mul(arena, Operand::of(x), Operand::of(y))); };
+  const auto times = [&](NodeId x, NodeId y) {
+    return h(mul(arena, Operand::of(x), Operand::of(y)));
+  };
   const auto one_minus = [&](NodeId x) {  // 1 + x * -1, i.e. 1 - x exactly (micrograd's `-`)
     return h(add(arena, Operand::of(constant(1.0)), Operand::of(times(x, constant(-1.0, true)))));
   };

@@ -207,8 +207,9 @@ def random_program(rng, n_leaves=3, n_ops=12):
     prog = []
     for k in range(n_ops):
         n = n_leaves + k
-        prog.append((rng.choice(["add", "mul", "sub", "tanh", "sigmoid", "square", "logish",
-                                 "powv", "div", "relu", "exp"]), rng.randrange(n), rng.randrange(n)))
+        op = rng.choice(["add", "mul", "sub", "tanh", "sigmoid", "square", "logish", "powv",
+                         "div", "relu", "exp"])
+        prog.append((op, rng.randrange(n), rng.randrange(n)))
     return prog
 
 
