@@ -29,21 +29,39 @@ constexpr std::uint32_t kNowhere = ~std::uint32_t{0};
 constexpr NodeId kNone = ~NodeId{0};  // an adjoint node not made yet: zero so far
 
 // Any id order: the explicit topological order (operands first, output last) and each node's
-// position in it, which keys the adjoint table.
-struct Topo {
+// position in it, which keys the adjoint table: a direct table over the graph's id range when
+// it is compact (4 bytes an id), else a hash map (a map node per graph node cost ~15x the
+// memory, and left the heap holes that long after).
+class Topo {
+ public:
   std::vector<NodeId> order;
-  std::unordered_map<NodeId, std::uint32_t> at;
 
   Topo(Arena& arena, NodeId root) {
     topological_order(arena, root, order);
-    at.reserve(order.size());
-    for (std::size_t i = 0; i < order.size(); ++i)
-      at.emplace(order[i], static_cast<std::uint32_t>(i));
+    const auto [lo, hi] = std::minmax_element(order.begin(), order.end());
+    const std::size_t span = std::size_t{*hi} - *lo + 1;
+    if (span <= 4 * order.size() + 4096) {
+      lo_ = *lo;
+      dense_.assign(span, kNowhere);
+      for (std::size_t i = 0; i < order.size(); ++i)
+        dense_[order[i] - lo_] = static_cast<std::uint32_t>(i);
+    } else {
+      sparse_.reserve(order.size());
+      for (std::size_t i = 0; i < order.size(); ++i)
+        sparse_.emplace(order[i], static_cast<std::uint32_t>(i));
+    }
   }
+  // The position of `id`, or kNowhere if the graph does not hold it.
   std::uint32_t find(NodeId id) const {
-    const auto it = at.find(id);
-    return it == at.end() ? kNowhere : it->second;
+    if (!dense_.empty()) return std::size_t{id - lo_} < dense_.size() ? dense_[id - lo_] : kNowhere;
+    const auto it = sparse_.find(id);
+    return it == sparse_.end() ? kNowhere : it->second;
   }
+
+ private:
+  NodeId lo_ = 0;
+  std::vector<std::uint32_t> dense_;
+  std::unordered_map<NodeId, std::uint32_t> sparse_;
 };
 
 // ---- numbers (create_graph=False) -------------------------------------------------------------
@@ -175,7 +193,7 @@ std::vector<double> sweep_in_order(Arena& arena, const Topo& topo) {
     const Node& n = arena.node(topo.order[i]);
     if (n.op == Op::Custom) through_custom(arena, topo.order[i]);
     const double g = adj[i];
-    for_each_partial(arena, n, [&](NodeId o, double d) { adj[topo.at.find(o)->second] += d * g; });
+    for_each_partial(arena, n, [&](NodeId o, double d) { adj[topo.find(o)] += d * g; });
   }
   return adj;
 }
@@ -338,7 +356,7 @@ void chain_rule_nodes(Arena& arena, NodeId out_id, NodeId g, Wanted&& wanted, Em
 HeldNodes adjoint_nodes(Arena& arena, NodeId output, const std::vector<NodeId>& inputs) {
   const Topo topo(arena, output);
   const std::size_t n = topo.order.size();
-  const auto at = [&](NodeId id) { return topo.at.find(id)->second; };
+  const auto at = [&](NodeId id) { return topo.find(id); };
   // needed[i]: order[i] is an input or reaches one. Other adjoints would be nodes nobody uses.
   std::vector<std::uint8_t> needed(n, 0);
   for (NodeId id : inputs)
