@@ -205,4 +205,44 @@ class Arena {
 // The process-wide arena [A6].
 Arena& arena();
 
+// [A1] transient holds: Nodes this object holds one count on each, released when it dies (on
+// any exit, exceptions included) unless take() hands the counts on.
+class HeldNodes {
+ public:
+  explicit HeldNodes(Arena& arena) : arena_(&arena) {}
+  HeldNodes(Arena& arena, std::vector<NodeId> counted)  // adopts counts already taken
+      : arena_(&arena), ids_(std::move(counted)) {}
+  HeldNodes(HeldNodes&& other) noexcept : arena_(other.arena_), ids_(std::move(other.ids_)) {
+    other.ids_.clear();
+  }
+  HeldNodes(const HeldNodes&) = delete;
+  HeldNodes& operator=(const HeldNodes&) = delete;
+  HeldNodes& operator=(HeldNodes&&) = delete;
+  ~HeldNodes() { release_all(); }
+
+  void reserve(std::size_t n) { ids_.reserve(ids_.size() + n); }
+  // Takes a count on `id`; after reserve() it cannot throw once the count is taken.
+  void hold(NodeId id) {
+    arena_->acquire(id);
+    ids_.push_back(id);
+  }
+  // Keeps a count the caller already took (after reserve(): cannot throw).
+  void adopt(NodeId id) { ids_.push_back(id); }
+  const std::vector<NodeId>& ids() const { return ids_; }
+  void release_all() {
+    for (NodeId id : ids_) arena_->release(id);
+    ids_.clear();
+  }
+  // Gives back this object's counts and takes over `other`'s.
+  void replace_with(HeldNodes& other) {
+    release_all();
+    ids_.swap(other.ids_);
+  }
+  std::vector<NodeId> take() { return std::move(ids_); }  // the caller owns the counts
+
+ private:
+  Arena* arena_;
+  std::vector<NodeId> ids_;
+};
+
 }  // namespace arenagrad

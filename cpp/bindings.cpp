@@ -9,6 +9,7 @@
 #include "arena.hpp"
 #include "backward.hpp"
 #include "grad_mode.hpp"
+#include "grad.hpp"
 #include "mlp.hpp"
 #include "ops.hpp"
 #include "value_type.hpp"
@@ -66,33 +67,11 @@ py::object sum_values(const py::iterable& items) {
   return wrap_node(sum(a, ids.data(), ids.size()));
 }
 
-// Counts this call holds on Nodes ([A1] transient holds), given back on every exit.
-class HeldNodes {
- public:
-  HeldNodes() = default;
-  explicit HeldNodes(std::vector<NodeId> ids) : ids_(std::move(ids)) {}
-  ~HeldNodes() {
-    for (NodeId id : ids_) arena().release(id);
-  }
-  HeldNodes(const HeldNodes&) = delete;
-  HeldNodes& operator=(const HeldNodes&) = delete;
-  void reserve(std::size_t n) { ids_.reserve(n); }
-  void add(NodeId id) { ids_.push_back(id); }  // after reserve(): cannot throw
-  const std::vector<NodeId>& ids() const { return ids_; }
-
- private:
-  std::vector<NodeId> ids_;
-};
-
 // Nodes for a Network's input: Values as they are, numbers as new constant leaves, each held.
 void hold_inputs(const std::vector<Operand>& operands, HeldNodes& held) {
   Arena& a = arena();
   held.reserve(operands.size());
-  for (const Operand& x : operands) {
-    const NodeId id = x.is_constant ? leaf(a, x.constant) : x.id;
-    a.acquire(id);
-    held.add(id);
-  }
+  for (const Operand& x : operands) held.hold(x.is_constant ? leaf(a, x.constant) : x.id);
 }
 
 // A numpy array of real numbers: complex input is a TypeError, never silently truncated.
@@ -204,9 +183,9 @@ class CompiledNetwork {
     if (operands.size() != net_->nin())
       throw py::value_error("expected " + std::to_string(net_->nin()) + " inputs, got " +
                             std::to_string(operands.size()));
-    HeldNodes inputs;
+    HeldNodes inputs(arena());
     hold_inputs(operands, inputs);
-    const HeldNodes outputs(net_->forward(inputs.ids()));
+    const HeldNodes outputs(arena(), net_->forward(inputs.ids()));
     py::list values;
     for (NodeId id : outputs.ids()) values.append(wrap_node(id));
     if (outputs.ids().size() == 1) return values[0];
@@ -266,6 +245,47 @@ void run_in_poll(std::size_t n, py::object fn) {  // n == 0: cancel a pending in
   walk::set_poll_hook(injecting_poll);
 }
 
+// arenagrad.grad: Values in, Values out (one Value for a Value, a list for an iterable); the
+// walk is grad.cpp's. `keep` holds the inputs: a poll during the walk may run Python.
+py::object grad_values(py::handle output, py::handle inputs, bool create_graph) {
+  if (!python::is_value(output.ptr()))
+    throw py::type_error(std::string("grad() output must be an arenagrad Value, not '") +
+                         Py_TYPE(output.ptr())->tp_name + "'");
+  const bool single = python::is_value(inputs.ptr());
+  std::vector<py::object> keep;
+  std::vector<NodeId> ids;
+  if (!single && !py::isinstance<py::iterable>(inputs))
+    throw py::type_error(std::string("grad() inputs must be a Value or an iterable of Values, "
+                                     "not '") + Py_TYPE(inputs.ptr())->tp_name + "'");
+  const py::iterable items = single ? py::iterable(py::make_tuple(inputs))
+                                    : py::reinterpret_borrow<py::iterable>(inputs);
+  for (py::handle v : items) {
+    if (!python::is_value(v.ptr()))
+      throw py::type_error(std::string("grad() inputs must be arenagrad Values, not '") +
+                           Py_TYPE(v.ptr())->tp_name + "'");
+    keep.push_back(py::reinterpret_borrow<py::object>(v));
+    ids.push_back(python::id_of(v.ptr()));
+  }
+  HeldNodes results = [&] {
+    try {
+      return grad(arena(), python::id_of(output.ptr()), ids, create_graph);
+    } catch (const NotDifferentiable& e) {
+      throw py::type_error(e.message);
+    } catch (...) {
+      python::set_python_error();
+      throw py::error_already_set();
+    }
+  }();
+  py::list values;
+  for (NodeId id : results.ids()) {
+    PyObject* value = python::wrap(id);  // takes its own count; `results` drops ours
+    if (!value) throw py::error_already_set();
+    values.append(py::reinterpret_steal<py::object>(value));
+  }
+  if (single) return values[0];
+  return std::move(values);
+}
+
 py::dict memory_stats() {
   const MemoryStats s = arena().memory_stats();
   py::dict d;
@@ -297,6 +317,16 @@ PYBIND11_MODULE(_core, m) {
   m.def("sum", &sum_values, py::arg("values"),
         "One n-ary node for values[0] + values[1] + ...: the value of Python's sum(values), "
         "each operand getting d/d operand = 1.");
+  m.def("grad", &grad_values, py::arg("output"), py::arg("inputs"),
+        py::arg("create_graph").noconvert() = false,
+        "grad(output, inputs, create_graph=False): d output / d input for each input (a Value, "
+        "or an iterable of Values: then a list in the same order), by reverse accumulation from "
+        "output. Reads and writes no .grad. Without create_graph the results are leaf Values; "
+        "with it, Values whose graphs are made of engine operations, so that grad() or "
+        "backward() can differentiate them again (inside no_grad(): leaves, no graph). An input "
+        "that output does not reach gets Value(0.0). TypeError for a non-Value, and for a graph "
+        "holding a Value built by hand as Value(data, _children, _op) (no engine derivative), "
+        "in both modes.");
   m.def("_enter_no_grad", &grad_mode::enter_no_grad);
   m.def("_exit_no_grad", &grad_mode::exit_no_grad);
 

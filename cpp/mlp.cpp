@@ -31,33 +31,6 @@ Network::~Network() {
 
 namespace {
 
-// Counts taken by a forward pass on the Nodes it builds ([A1] transient holds), given back on
-// destruction, so that an exception half-way frees every Node built so far.
-class Holds {
- public:
-  explicit Holds(Arena& arena) : arena_(arena) {}
-  ~Holds() { release(); }
-  Holds(const Holds&) = delete;
-  Holds& operator=(const Holds&) = delete;
-  void reserve(std::size_t n) { ids_.reserve(ids_.size() + n); }
-  void add(NodeId id) { ids_.push_back(id); }  // after reserve(): cannot throw
-  const std::vector<NodeId>& ids() const { return ids_; }
-  void release() {
-    for (NodeId id : ids_) arena_.release(id);
-    ids_.clear();
-  }
-  // Gives back this set's counts and takes over `other`'s.
-  void replace_with(Holds& other) {
-    release();
-    ids_.swap(other.ids_);
-  }
-  std::vector<NodeId> take() { return std::move(ids_); }
-
- private:
-  Arena& arena_;
-  std::vector<NodeId> ids_;
-};
-
 constexpr NodeId kNoNode = ~NodeId{0};
 
 }  // namespace
@@ -67,20 +40,16 @@ std::vector<NodeId> Network::forward(const std::vector<NodeId>& inputs) const {
     std::vector<double> x(inputs.size()), y(nout());
     for (std::size_t i = 0; i < inputs.size(); ++i) x[i] = arena_.node(inputs[i]).data;
     predict(x.data(), 1, y.data());
-    Holds outputs(arena_);
+    HeldNodes outputs(arena_);
     outputs.reserve(y.size());
-    for (double value : y) {
-      const NodeId id = leaf(arena_, value);
-      arena_.acquire(id);
-      outputs.add(id);
-    }
+    for (double value : y) outputs.hold(leaf(arena_, value));
     return outputs.take();
   }
   // `held` owns one count on each Node of `x` (none on the caller's inputs), `next` on each
   // output of the layer being built: no Node is freed before the next layer holds it, and all
   // of them are freed if an allocation fails.
   const std::vector<NodeId>* x = &inputs;
-  Holds held(arena_), next(arena_);
+  HeldNodes held(arena_), next(arena_);
   for (const DenseLayer& layer : layers_) {
     next.reserve(layer.nout);
     for (std::size_t j = 0; j < layer.nout; ++j) {
@@ -106,8 +75,7 @@ std::vector<NodeId> Network::forward(const std::vector<NodeId>& inputs) const {
         arena_.discard_if_unheld(act);  // the bias is held by the Network: kept
         throw;
       }
-      arena_.acquire(act);
-      next.add(act);
+      next.hold(act);
     }
     held.replace_with(next);
     x = &held.ids();

@@ -80,68 +80,75 @@ NodeId neg(Arena& arena, NodeId a);                  // a * -1
 NodeId sub(Arena& arena, Operand a, Operand b);      // a + (-b)
 NodeId truediv(Arena& arena, Operand a, Operand b);  // a * b**-1
 
-// The local derivative of `out`'s op, accumulated into its operands. Inline: backward.cpp's
-// sweep calls it once per node.
+// The local derivatives of `out`'s op: calls f(operand, d out / d operand) for each operand, in
+// operand order (a Custom node has none: see grad.cpp). The one place these partials live:
+// backward()'s propagate and grad() (grad.cpp) both multiply them by the adjoint of `out`.
+template <class F>
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+inline void for_each_partial(const Arena& arena, const Node& out, F&& f) {
+  const NodeId* o = out.operands.pair;
+  switch (out.op) {
+    case Op::Leaf:
+    case Op::Custom:  // its partials are the user's `_backward` closure: see propagate()
+      return;
+    case Op::Add:  // d(a+b)/da = d(a+b)/db = 1
+      f(o[0], 1.0);
+      f(o[1], 1.0);
+      return;
+    case Op::Mul:  // d(ab)/da = b, d(ab)/db = a
+      f(o[0], arena.node(o[1]).data);
+      f(o[1], arena.node(o[0]).data);
+      return;
+    case Op::PowConst: {  // d(a^k)/da = k a^(k-1); the constant's grad field holds k-1 as
+      const double a = arena.node(o[0]).data;  // Python computes it (exact for int k, pow_const)
+      const Node& k = arena.node(o[1]);
+      f(o[0], k.data * std::pow(a, k.grad));
+      return;
+    }
+    case Op::Pow: {  // d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log a (NaN for a <= 0)
+      const double a = arena.node(o[0]).data;
+      const double b = arena.node(o[1]).data;
+      const double da = b * std::pow(a, b - 1);
+      const double db = a > 0 ? out.data * std::log(a) : std::numeric_limits<double>::quiet_NaN();
+      f(o[0], da);
+      f(o[1], db);
+      return;
+    }
+    case Op::Relu:  // d relu(a) = [relu(a) > 0]
+      f(o[0], out.data > 0 ? 1.0 : 0.0);
+      return;
+    case Op::Tanh:  // d tanh = 1 - t^2
+      f(o[0], 1 - out.data * out.data);
+      return;
+    case Op::Exp:  // d exp = exp
+      f(o[0], out.data);
+      return;
+    case Op::Log:  // d log a = 1/a
+      f(o[0], 1 / arena.node(o[0]).data);
+      return;
+    case Op::Sigmoid:  // d s = s (1 - s)
+      f(o[0], out.data * (1 - out.data));
+      return;
+    case Op::Sum:  // d(sum)/d each = 1
+      for (NodeId id : operands_of(out, -1)) f(id, 1.0);
+      return;
+  }
+}
+
+// micrograd's chain rule at one node: each operand's grad += d out / d operand * out.grad.
+// Inline: backward.cpp's sweep calls it once per node.
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
 inline void propagate(Arena& arena, const Node& out) {
-  const double g = out.grad;
-  const NodeId* o = out.operands.pair;
-  switch (out.op) {
-    case Op::Leaf:
-      return;
-    case Op::Custom:  // the user's `_backward` closure, if any
-      if (arena.custom_backward) arena.custom_backward(arena, out);
-      return;
-    case Op::Add:  // d(a+b)/da = d(a+b)/db = 1
-      arena.node(o[0]).grad += 1.0 * g;
-      arena.node(o[1]).grad += 1.0 * g;
-      return;
-    case Op::Mul: {  // d(ab)/da = b, d(ab)/db = a
-      Node& a = arena.node(o[0]);
-      Node& b = arena.node(o[1]);
-      a.grad += b.data * g;
-      b.grad += a.data * g;
-      return;
-    }
-    case Op::PowConst: {  // d(a^k)/da = k a^(k-1); the constant's grad field holds k-1 as
-      Node& a = arena.node(o[0]);  // Python computes it (exact for int k, see pow_const)
-      const Node& k = arena.node(o[1]);
-      a.grad += (k.data * std::pow(a.data, k.grad)) * g;
-      return;
-    }
-    case Op::Pow: {  // d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log a (NaN for a <= 0)
-      Node& a = arena.node(o[0]);
-      Node& b = arena.node(o[1]);
-      const double da = b.data * std::pow(a.data, b.data - 1);
-      const double db = a.data > 0 ? out.data * std::log(a.data)
-                                   : std::numeric_limits<double>::quiet_NaN();
-      a.grad += da * g;
-      b.grad += db * g;
-      return;
-    }
-    case Op::Relu:  // d relu(a) = [relu(a) > 0]
-      arena.node(o[0]).grad += (out.data > 0 ? 1.0 : 0.0) * g;
-      return;
-    case Op::Tanh:  // d tanh = 1 - t^2
-      arena.node(o[0]).grad += (1 - out.data * out.data) * g;
-      return;
-    case Op::Exp:  // d exp = exp
-      arena.node(o[0]).grad += out.data * g;
-      return;
-    case Op::Log: {  // d log a = 1/a
-      Node& a = arena.node(o[0]);
-      a.grad += (1 / a.data) * g;
-      return;
-    }
-    case Op::Sigmoid:  // d s = s (1 - s)
-      arena.node(o[0]).grad += out.data * (1 - out.data) * g;
-      return;
-    case Op::Sum:  // d(sum)/d each = 1
-      for (NodeId id : operands_of(out, -1)) arena.node(id).grad += 1.0 * g;
-      return;
+  if (out.op == Op::Custom) {  // the user's `_backward` closure, if any (value_state.cpp)
+    if (arena.custom_backward) arena.custom_backward(arena, out);
+    return;
   }
+  const double g = out.grad;
+  for_each_partial(arena, out, [&](NodeId id, double d) { arena.node(id).grad += d * g; });
 }
 
 }  // namespace arenagrad

@@ -22,7 +22,6 @@ std::vector<T>& cleared(std::vector<T>& v) {
   return v;
 }
 
-std::size_t poll_interval = std::size_t{1} << 20;
 bool (*poll_hook)() = nullptr;
 void (*wait_hook)() = nullptr;
 }  // namespace
@@ -54,8 +53,8 @@ std::size_t WalkScope::scratch_bytes() {
 
 namespace walk {
 
-std::size_t interval() { return poll_interval; }
-void set_interval(std::size_t power_of_two) { poll_interval = power_of_two; }
+std::size_t detail::poll_mask = (std::size_t{1} << 20) - 1;
+void set_interval(std::size_t power_of_two) { detail::poll_mask = power_of_two - 1; }
 
 void poll_interrupt() {
   if (poll_hook && poll_hook()) throw Interrupted{};

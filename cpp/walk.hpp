@@ -51,12 +51,15 @@ class WalkScope {
 };
 
 namespace walk {
+namespace detail {
+extern std::size_t poll_mask;  // interval() - 1
+}  // namespace detail
 // Long loops poll every interval() iterations (a power of two; 2^20 unless a test lowers it).
-std::size_t interval();
+inline std::size_t interval() { return detail::poll_mask + 1; }
 void set_interval(std::size_t power_of_two);
 // True on the iterations where `i` is a multiple of interval().
 inline bool due(std::size_t i, std::size_t mask) { return (i & mask) == 0; }
-inline std::size_t mask() { return interval() - 1; }
+inline std::size_t mask() { return detail::poll_mask; }
 
 // Runs the installed poll (Python's signal check); throws Interrupted if it asks to stop.
 void poll_interrupt();

@@ -81,3 +81,12 @@ def test_bench_graph_nodes_match_between_engines():
             counts.append(engine.count_nodes(root, live_before))
             root = state = None
         assert counts[0] == counts[1], shape
+
+
+def test_bench_higher_order_figures_positive(quick_results):
+    for shape in ("chain", "random_dag", "mlp"):
+        entry = quick_results["higher_order"][shape]["1000"]
+        assert entry["nodes"] > 900 and entry["inputs"] >= 1
+        for key in ("backward_copy_ns_per_node", "grad_ns_per_node",
+                    "grad_create_graph_ns_per_node"):
+            assert positive(entry[key]), (shape, key)

@@ -5,11 +5,11 @@ Same API and numbers as micrograd (``arenagrad.engine.Value``, ``arenagrad.nn.ML
 from contextlib import contextmanager
 
 from . import _core
-from ._core import live_nodes, memory_stats, sum, trim
+from ._core import grad, live_nodes, memory_stats, sum, trim
 from .engine import Value
 
 __version__ = "0.1.0"
-__all__ = ["Value", "no_grad", "sum", "live_nodes", "memory_stats", "trim", "__version__"]
+__all__ = ["Value", "no_grad", "grad", "sum", "live_nodes", "memory_stats", "trim", "__version__"]
 
 
 @contextmanager

@@ -1,6 +1,8 @@
 """The text report of ``python -m arenagrad bench``: the tables, with ratios reference/arenagrad
 and, for the backward pass, arenagrad/floor."""
 
+from . import higher_order
+
 RECYCLE_LIMIT_NS = 15.0  # the layout requirement: backward after recycling stays <= 15 ns/node
 
 
@@ -135,6 +137,7 @@ def report(results, notes, args):
             f"best sample <= {RECYCLE_LIMIT_NS:g} ns/node: {verdict}")
         out("")
 
+    lines.extend(higher_order.report(results))
     if "floor" in results and results["floor"]:
         f = results["floor"]
         out(f"floor: bench/floor.cpp built with {f['compiler']} {f['flags']}")

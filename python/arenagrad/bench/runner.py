@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-from . import floor, graphs, memory, options, training
+from . import floor, graphs, higher_order, memory, options, training
 from .engines import ARENAGRAD, ENGINES, REFERENCE
 from .report import report
 from .timing import machine
@@ -108,6 +108,10 @@ def tasks(args, results, notes):
                 check=True, capture_output=True, text=True)
             results["recycle"] = json.loads(out.stdout)
         yield f"recycle ({args.cycles} cycles, subprocess)", run_recycle
+
+    if "higher_order" in args.families:
+        yield "higher_order", lambda: results.__setitem__(
+            "higher_order", higher_order.run(args.sizes, args.repeats))
 
 
 def engine_compiler():

@@ -26,6 +26,11 @@ def _pow(x, k):
     return x ** k
 
 
+def _inverse(x):
+    """1 / x as C computes it: 1/0 is inf (a user may have set x.data = 0 after the forward)."""
+    return 1 / x if x != 0 else math.copysign(math.inf, x)
+
+
 def _odd_integer(y):
     return math.isfinite(y) and y == math.floor(y) and y % 2 == 1
 
@@ -51,6 +56,9 @@ class Value:
         self.grad = 0.0
         # internal variables used for autograd graph construction
         self._backward = lambda: None
+        # the same local derivatives written with Value ops, for grad() (grad.py): given the
+        # output's gradient g (a Value), [(child, d self / d child * g), ...]; None: no rule
+        self._local_grads = None
         self._prev = set(_children)
         self._op = _op  # the op that produced this node, for graphviz / debugging / etc
         self.label = label
@@ -65,6 +73,7 @@ class Value:
             self.grad += out.grad
             other.grad += out.grad
         out._backward = _backward
+        out._local_grads = lambda g: [(self, g), (other, g)]
 
         return out
 
@@ -78,32 +87,47 @@ class Value:
             self.grad += other.data * out.grad
             other.grad += self.data * out.grad
         out._backward = _backward
+        out._local_grads = lambda g: [(self, other * g), (other, self * g)]
 
         return out
 
     def __pow__(self, other):
         if isinstance(other, Value):
-            return self._pow_value(other)
+            return self._pow_value(other, _pow(self.data, other.data))
         if not isinstance(other, REAL):
             _operand(other)  # raises TypeError for another engine's Value
             return NotImplemented
         k = int(other) if isinstance(other, (numbers.Integral, np.bool_)) else float(other)
-        out = Value(_pow(self.data, k), (self,), f'**{k}')
+        return self._power(k, _pow(self.data, k))
+
+    def _power(self, k, data):
+        # self ** k, its value `data` computed by the caller: Python's (raising) for the forward,
+        # C's (inf, nan) for a derivative, as backward() computes it
+        out = Value(data, (self,), f'**{k}')
 
         def _backward():
             self.grad += (k * _ieee_pow(self.data, k - 1)) * out.grad
         out._backward = _backward
+        out._local_grads = lambda g: [
+            (self, (k * self._power(k - 1, _ieee_pow(self.data, k - 1))) * g)]
 
         return out
 
-    def _pow_value(self, other):
+    def _pow_value(self, other, data):
         # a ** b with a Value exponent: d/db a**b = a**b * log(a), NaN for a <= 0 (as torch)
-        out = Value(_pow(self.data, other.data), (self, other), '**')
+        out = Value(data, (self, other), '**')
 
         def _backward():
             self.grad += (other.data * _ieee_pow(self.data, other.data - 1)) * out.grad
             other.grad += (out.data * math.log(self.data) if self.data > 0 else math.nan) * out.grad
         out._backward = _backward
+
+        def _local_grads(g):
+            b_minus_1 = other - 1
+            a_pow = self._pow_value(b_minus_1, _ieee_pow(self.data, b_minus_1.data))
+            d_other = out * (self.log() if self.data > 0 else Value(math.nan))
+            return [(self, (other * a_pow) * g), (other, d_other * g)]
+        out._local_grads = _local_grads
 
         return out
 
@@ -111,7 +135,7 @@ class Value:
         other = _operand(other)
         if other is NotImplemented:
             return NotImplemented
-        return other._pow_value(self)
+        return other._pow_value(self, _pow(other.data, self.data))
 
     def relu(self):
         out = Value(0 if self.data < 0 else self.data, (self,), 'ReLU')
@@ -119,6 +143,7 @@ class Value:
         def _backward():
             self.grad += (out.data > 0) * out.grad
         out._backward = _backward
+        out._local_grads = lambda g: [(self, Value(float(out.data > 0)) * g)]  # relu'' = 0
 
         return out
 
@@ -129,6 +154,7 @@ class Value:
         def _backward():  # reads out.data, as exp does, so it holds after recompute() too
             self.grad += (1 - out.data * out.data) * out.grad  # d tanh = 1 - t^2
         out._backward = _backward
+        out._local_grads = lambda g: [(self, (1 - out * out) * g)]
 
         return out
 
@@ -138,6 +164,7 @@ class Value:
         def _backward():
             self.grad += out.data * out.grad  # d exp = exp
         out._backward = _backward
+        out._local_grads = lambda g: [(self, out * g)]
 
         return out
 
@@ -145,9 +172,9 @@ class Value:
         out = Value(math.log(self.data), (self,), 'log')
 
         def _backward():
-            x = self.data  # 1/0 is inf in C (a user may have set x.data = 0 after the forward)
-            self.grad += (1 / x if x != 0 else math.copysign(math.inf, x)) * out.grad  # d log = 1/x
+            self.grad += _inverse(self.data) * out.grad  # d log = 1/x
         out._backward = _backward
+        out._local_grads = lambda g: [(self, self._power(-1, _inverse(self.data)) * g)]
 
         return out
 
@@ -163,6 +190,7 @@ class Value:
         def _backward():  # reads out.data, as exp does
             self.grad += out.data * (1 - out.data) * out.grad  # d sigmoid = s (1 - s)
         out._backward = _backward
+        out._local_grads = lambda g: [(self, (out * (1 - out)) * g)]
 
         return out
 

@@ -1,0 +1,431 @@
+#include "grad.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <unordered_map>
+
+#include "backward.hpp"
+#include "grad_mode.hpp"
+#include "ops.hpp"
+#include "walk.hpp"
+
+namespace arenagrad {
+
+namespace {
+
+// The one place that meets a node with no engine derivative. A Custom node's derivative, if any,
+// is a Python `_backward` closure: it writes into .grad, which grad() must not touch, and it is
+// no engine op, so create_graph could not record it either.
+[[noreturn]] void through_custom(const Arena& arena, NodeId id) {
+  const Annotation* note = arena.annotation(id);
+  const std::string op = note ? note->op : std::string();
+  throw NotDifferentiable{"grad() cannot differentiate through the Value with _op '" + op +
+                          "': it was built by hand as Value(data, _children, _op) and has no "
+                          "derivative made of engine operations"};
+}
+
+constexpr std::uint32_t kNowhere = ~std::uint32_t{0};
+constexpr std::size_t kSparseFactor = 8;  // as backward.cpp's scan
+constexpr std::size_t kSparseSlack = 256;
+constexpr std::size_t kFarFactor = 64;  // an operand this far below the scan (in depths scanned)
+constexpr std::size_t kFarSlack = std::size_t{1} << 16;  // ... plus this: take the explicit order
+constexpr NodeId kNone = ~NodeId{0};  // an adjoint node not made yet: zero so far
+
+// Any id order: the explicit topological order (operands first, output last) and each node's
+// position in it, which keys the adjoint table: a direct table over the graph's id range when
+// it is compact (4 bytes an id), else a hash map (a map node per graph node cost ~15x the
+// memory, and left the heap holes that long after).
+class Topo {
+ public:
+  std::vector<NodeId> order;
+
+  Topo(Arena& arena, NodeId root) {
+    {
+      WalkScope walk(arena);  // [W1] the marks, for the order alone: the sweeps use none
+      topological_order(arena, walk, root, order);
+    }
+    const auto [lo, hi] = std::minmax_element(order.begin(), order.end());
+    const std::size_t span = std::size_t{*hi} - *lo + 1;
+    if (span <= 4 * order.size() + 4096) {
+      lo_ = *lo;
+      dense_.assign(span, kNowhere);
+      for (std::size_t i = 0; i < order.size(); ++i)
+        dense_[order[i] - lo_] = static_cast<std::uint32_t>(i);
+    } else {
+      sparse_.reserve(order.size());
+      for (std::size_t i = 0; i < order.size(); ++i)
+        sparse_.emplace(order[i], static_cast<std::uint32_t>(i));
+    }
+  }
+  // The position of `id`, or kNowhere if the graph does not hold it.
+  std::uint32_t find(NodeId id) const {
+    if (!dense_.empty()) return std::size_t{id - lo_} < dense_.size() ? dense_[id - lo_] : kNowhere;
+    const auto it = sparse_.find(id);
+    return it == sparse_.end() ? kNowhere : it->second;
+  }
+
+ private:
+  NodeId lo_ = 0;
+  std::vector<std::uint32_t> dense_;
+  std::unordered_map<NodeId, std::uint32_t> sparse_;
+};
+
+// ---- numbers (create_graph=False) -------------------------------------------------------------
+
+// The inputs that are leaves, for the id-order sweep, where leaves have no adjoint slot (they
+// pass nothing on): a contribution to a leaf is kept only when the leaf is an input. Looked up
+// on every leaf operand, so when the inputs' ids are compact, a direct table of adjoints over
+// their id range (every leaf in the range sums there; only the inputs' sums are read).
+class LeafInputs {
+ public:
+  LeafInputs(const Arena& arena, const std::vector<NodeId>& inputs) {
+    std::vector<NodeId> ids;
+    for (NodeId id : inputs)
+      if (arena.node(id).op == Op::Leaf) ids.push_back(id);
+    if (ids.empty()) return;
+    const auto [lo, hi] = std::minmax_element(ids.begin(), ids.end());
+    if (std::size_t{*hi} - *lo < 4 * ids.size() + 4096) {
+      lo_ = *lo;
+      dense_.assign(std::size_t{*hi} - *lo + 1, 0.0);
+    } else {
+      for (NodeId id : ids) sparse_.emplace(id, 0.0);
+    }
+  }
+  void add(NodeId id, double x) {
+    if (std::size_t{id - lo_} < dense_.size()) {
+      dense_[id - lo_] += x;
+    } else if (!sparse_.empty()) {
+      const auto it = sparse_.find(id);
+      if (it != sparse_.end()) it->second += x;
+    }
+  }
+  double adjoint(NodeId id) const {  // `id` is an input leaf
+    return std::size_t{id - lo_} < dense_.size() ? dense_[id - lo_] : sparse_.at(id);
+  }
+
+ private:
+  NodeId lo_ = 0;
+  std::vector<double> dense_;                   // the adjoint of leaf lo_ + i
+  std::unordered_map<NodeId, double> sparse_;   // instead, when the inputs' ids are spread out
+};
+
+// The id-order sweep's table, keyed by depth = root - id: each non-leaf's adjoint, or kUnreached
+// while the sweep has not reached it. kUnreached is a signaling NaN, which no arithmetic returns
+// (IEEE 754: an operation on a NaN delivers a quiet one), so it never stands for an adjoint; one
+// double per entry keeps the table half the size of a (double, flag) pair. Its storage is reused
+// across calls (kept unreached, up to kSpareEntries = 8 MiB): fresh memory for every call cost
+// more in page faults than the sweep itself. A table takes the spare storage for itself, so a
+// grad() nested in a poll's Python code gets its own.
+class DepthTable {
+ public:
+  static constexpr std::uint64_t kUnreached = 0x7FF4'0000'0000'0001;
+
+  static bool reached(double x) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    return bits != kUnreached;
+  }
+  static double unreached() {
+    double x;
+    std::memcpy(&x, &kUnreached, sizeof x);
+    return x;
+  }
+
+  DepthTable() { entries_.swap(spare()); }
+  DepthTable(const DepthTable&) = delete;
+  DepthTable& operator=(const DepthTable&) = delete;
+  ~DepthTable() {
+    if (entries_.size() > kSpareEntries || entries_.size() <= spare().size()) return;
+    std::fill_n(entries_.begin(), std::min(entries_.size(), deepest_ + 1), unreached());
+    entries_.swap(spare());
+  }
+  // A depth the sweep has reached (no bounds check).
+  double at(std::size_t depth) const { return entries_[depth]; }
+  // A depth that may be beyond every one so far.
+  double& reach(std::size_t depth) {
+    if (depth >= entries_.size())
+      entries_.resize(std::max(depth + 1, 2 * entries_.size()), unreached());
+    deepest_ = std::max(deepest_, depth);
+    return entries_[depth];
+  }
+  double adjoint(std::size_t depth) const {
+    return depth < entries_.size() && reached(entries_[depth]) ? entries_[depth] : 0.0;
+  }
+
+ private:
+  static constexpr std::size_t kSpareEntries = std::size_t{1} << 20;
+  static std::vector<double>& spare() {
+    static auto* const entries = new std::vector<double>();  // never destroyed, as the arena [A6]
+    return *entries;
+  }
+  std::vector<double> entries_;
+  std::size_t deepest_ = 0;  // every entry deeper is untouched (still unreached)
+};
+
+// [A4] While no live node is out of order, descending ids are a reverse topological order: one
+// scan down from the root sweeps the graph in backward.cpp's sweep_by_id order (so the sums are
+// backward()'s, bit for bit: a first contribution is added to 0.0 as backward adds it to a
+// zeroed grad). Like backward.cpp's scan, it gives up (false) once it has read more than
+// kSparseFactor slots per reached node plus kSparseSlack, so that it costs O(graph) however many
+// unrelated nodes lie between. `table` is this walk's own (no Node::mark: a poll may run Python that starts
+// another walk).
+bool sweep_by_id(Arena& arena, NodeId root, DepthTable& table, LeafInputs& leaves) {
+  table.reach(0) = 1.0;
+  std::size_t pending = 1;  // reached, not yet swept; a reached id is below every swept one
+  std::size_t budget = kSparseFactor + kSparseSlack;  // slots the scan may still read
+  for (NodeId id = root;; --id) {
+    if (walk::due(id, walk::mask())) walk::poll_interrupt();
+    if (budget-- == 0) return false;  // sparse: the caller takes the explicit order
+    const double g = table.at(root - id);
+    if (!DepthTable::reached(g)) continue;
+    const Node& n = arena.node(id);
+    if (n.op == Op::Custom) through_custom(arena, id);
+    bool sparse = false;
+    for_each_partial(arena, n, [&](NodeId o, double d) {
+      if (arena.node(o).op == Op::Leaf) return leaves.add(o, d * g);
+      // far below what has been scanned: the table would grow with the gap, not the graph
+      if (root - o > kFarFactor * std::size_t{root - id + 1} + kFarSlack) sparse = true;
+      if (sparse) return;
+      double& adj = table.reach(root - o);  // o < id: [A4]
+      if (DepthTable::reached(adj)) {
+        adj += d * g;
+      } else {
+        adj = 0.0 + d * g;
+        ++pending;
+        budget += kSparseFactor;
+      }
+    });
+    if (sparse) return false;
+    if (--pending == 0) return true;
+  }
+}
+
+// Any id order: the same chain rule over the explicit order, adjoints keyed by position.
+std::vector<double> sweep_in_order(Arena& arena, const Topo& topo) {
+  std::vector<double> adj(topo.order.size(), 0.0);
+  adj.back() = 1.0;
+  for (std::size_t i = topo.order.size(); i-- > 0;) {
+    if (walk::due(i, walk::mask())) walk::poll_interrupt();
+    const Node& n = arena.node(topo.order[i]);
+    if (n.op == Op::Custom) through_custom(arena, topo.order[i]);
+    const double g = adj[i];
+    for_each_partial(arena, n, [&](NodeId o, double d) { adj[topo.find(o)] += d * g; });
+  }
+  return adj;
+}
+
+std::vector<double> adjoint_numbers(Arena& arena, NodeId output,
+                                    const std::vector<NodeId>& inputs) {
+  std::vector<double> values(inputs.size(), 0.0);
+  if (arena.out_of_order_nodes() == 0) {
+    LeafInputs leaves(arena, inputs);
+    DepthTable table;
+    if (sweep_by_id(arena, output, table, leaves)) {
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        const NodeId id = inputs[i];
+        if (id == output) values[i] = 1.0;  // the root has no user in its own graph
+        else if (arena.node(id).op == Op::Leaf) values[i] = leaves.adjoint(id);
+        else if (id < output) values[i] = table.adjoint(output - id);
+      }
+      return values;
+    }
+  }
+  {
+    const Topo topo(arena, output);
+    const std::vector<double> adj = sweep_in_order(arena, topo);
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const std::uint32_t at = topo.find(inputs[i]);
+      if (at != kNowhere) values[i] = adj[at];
+    }
+  }
+  return values;
+}
+
+// ---- nodes (create_graph=True) ----------------------------------------------------------------
+
+// Counts on the nodes one step builds, dropped when the step ends (also by a throw): a node
+// outlives the step only if an adjoint or a node built on it took a count of its own.
+class StepHolds {
+ public:
+  explicit StepHolds(Arena& arena) : arena_(arena) {}
+  StepHolds(const StepHolds&) = delete;
+  StepHolds& operator=(const StepHolds&) = delete;
+  ~StepHolds() {
+    while (n_ > 0) arena_.release(ids_[--n_]);
+  }
+  NodeId operator()(NodeId id) {
+    arena_.acquire(id);
+    ids_[n_++] = id;
+    return id;
+  }
+
+ private:
+  Arena& arena_;
+  NodeId ids_[12];  // the most one op's rule builds is 8 (Pow)
+  int n_ = 0;
+};
+
+// The adjoint of each node of the order: a node holding one count, or kNone.
+class NodeAdjoints {
+ public:
+  NodeAdjoints(Arena& arena, std::size_t n) : arena_(arena), ids_(n, kNone) {}
+  NodeAdjoints(const NodeAdjoints&) = delete;
+  NodeAdjoints& operator=(const NodeAdjoints&) = delete;
+  ~NodeAdjoints() {
+    for (NodeId id : ids_)
+      if (id != kNone) arena_.release(id);
+  }
+  NodeId operator[](std::size_t i) const { return ids_[i]; }
+  // adjoint[i] += contribution, as an Add node (the first contribution is the adjoint itself).
+  void accumulate(std::size_t i, NodeId contribution) {
+    NodeId& slot = ids_[i];
+    const NodeId total =
+        slot == kNone ? contribution : add(arena_, Operand::of(slot), Operand::of(contribution));
+    arena_.acquire(total);
+    if (slot != kNone) arena_.release(slot);  // now held by `total`
+    slot = total;
+  }
+
+ private:
+  Arena& arena_;
+  std::vector<NodeId> ids_;
+};
+
+// for_each_partial (ops.hpp) written with engine ops: emit(operand, d out / d operand * g) for
+// each operand `wanted`, g the adjoint node of `out`. Each node's value is computed exactly as
+// for_each_partial computes it, so the numbers are the double sweep's, IEEE inf/NaN included
+// where Python's ** would raise (a ** (k-1) at a = 0): make_node records such a value as is.
+template <class Wanted, class Emit>
+void chain_rule_nodes(Arena& arena, NodeId out_id, NodeId g, Wanted&& wanted, Emit&& emit) {
+  StepHolds h(arena);
+  const Node& out = arena.node(out_id);  // [A3]: valid across the allocations below
+  const NodeId a = out.operands.pair[0], b = out.operands.pair[1];
+  const auto constant = [&](double x, bool is_int = false) {
+    const NodeId id = h(leaf(arena, x));
+    if (is_int) arena.node(id).flags |= flag::kIntConstant;
+    return id;
+  };
+  const auto times = [&](NodeId x, NodeId y) {
+    return h(mul(arena, Operand::of(x), Operand::of(y)));
+  };
+  const auto one_minus = [&](NodeId x) {  // 1 + x * -1, i.e. 1 - x exactly (micrograd's `-`)
+    return h(add(arena, Operand::of(constant(1.0)), Operand::of(times(x, constant(-1.0, true)))));
+  };
+  const auto power = [&](Op op, NodeId base, NodeId exponent, double value) {
+    const NodeId id = h(make_node(arena, op, value, base, exponent));
+    // a PowConst's hidden constant k carries k-1 in its grad field (ops.cpp pow_const)
+    if (op == Op::PowConst) arena.node(exponent).grad = arena.node(exponent).data - 1;
+    return id;
+  };
+  switch (out.op) {
+    case Op::Leaf:
+    case Op::Custom:
+      return;
+    case Op::Add:  // 1 * g is g
+      if (wanted(a)) emit(a, g);
+      if (wanted(b)) emit(b, g);
+      return;
+    case Op::Sum:
+      for (NodeId id : operands_of(out, -1))
+        if (wanted(id)) emit(id, g);
+      return;
+    case Op::Mul:  // b g, a g
+      if (wanted(a)) emit(a, times(b, g));
+      if (wanted(b)) emit(b, times(a, g));
+      return;
+    case Op::PowConst: {  // k a^(k-1) g
+      if (!wanted(a)) return;
+      const double x = arena.node(a).data, k = arena.node(b).data;
+      const double k_minus_1 = arena.node(b).grad;  // as Python computes it (pow_const)
+      const bool is_int = arena.node(b).flags & flag::kIntConstant;
+      const NodeId p = power(Op::PowConst, a, constant(k_minus_1, is_int), std::pow(x, k_minus_1));
+      emit(a, times(times(constant(k, is_int), p), g));
+      return;
+    }
+    case Op::Pow: {  // b a^(b-1) g, and a^b log(a) g, log(a) a NaN constant for a <= 0 (so
+                     // every derivative of it is NaN too, as torch's)
+      const double x = arena.node(a).data;
+      if (wanted(a)) {
+        const NodeId b_minus_1 = h(add(arena, Operand::of(b), Operand::of(constant(-1.0, true))));
+        const NodeId p = power(Op::Pow, a, b_minus_1, std::pow(x, arena.node(b_minus_1).data));
+        emit(a, times(times(b, p), g));
+      }
+      if (wanted(b)) {
+        const NodeId log_a = x > 0 ? h(unary(arena, Op::Log, a))
+                                   : constant(std::numeric_limits<double>::quiet_NaN());
+        emit(b, times(times(out_id, log_a), g));
+      }
+      return;
+    }
+    case Op::Relu:  // a constant 0 or 1: relu's second derivative is 0
+      if (wanted(a)) emit(a, times(constant(out.data > 0 ? 1.0 : 0.0), g));
+      return;
+    case Op::Tanh:  // (1 - t t) g
+      if (wanted(a)) emit(a, times(one_minus(times(out_id, out_id)), g));
+      return;
+    case Op::Exp:  // exp(a) g: the node itself
+      if (wanted(a)) emit(a, times(out_id, g));
+      return;
+    case Op::Log:  // a**-1 g, its value 1/a
+      if (wanted(a))
+        emit(a, times(power(Op::PowConst, a, constant(-1.0, true), 1 / arena.node(a).data), g));
+      return;
+    case Op::Sigmoid:  // s (1 - s) g
+      if (wanted(a)) emit(a, times(times(out_id, one_minus(out_id)), g));
+      return;
+  }
+}
+
+HeldNodes adjoint_nodes(Arena& arena, NodeId output, const std::vector<NodeId>& inputs) {
+  const Topo topo(arena, output);
+  const std::size_t n = topo.order.size();
+  const auto at = [&](NodeId id) { return topo.find(id); };
+  // needed[i]: order[i] is an input or reaches one. Other adjoints would be nodes nobody uses.
+  std::vector<std::uint8_t> needed(n, 0);
+  for (NodeId id : inputs)
+    if (topo.find(id) != kNowhere) needed[topo.find(id)] = 1;
+  for (std::size_t i = 0; i < n; ++i)
+    for (NodeId o : visible_operands(arena.node(topo.order[i])))
+      needed[i] |= needed[at(o)];
+
+  NodeAdjoints adj(arena, n);
+  {
+    StepHolds h(arena);
+    adj.accumulate(n - 1, h(leaf(arena, 1.0)));
+  }
+  for (std::size_t i = n; i-- > 0;) {
+    if (walk::due(i, walk::mask())) walk::poll_interrupt();
+    const NodeId id = topo.order[i];
+    if (arena.node(id).op == Op::Custom) through_custom(arena, id);
+    if (!needed[i] || adj[i] == kNone) continue;
+    chain_rule_nodes(
+        arena, id, adj[i], [&](NodeId o) { return needed[at(o)] != 0; },
+        [&](NodeId o, NodeId contribution) { adj.accumulate(at(o), contribution); });
+  }
+
+  HeldNodes results(arena);
+  results.reserve(inputs.size());
+  for (NodeId id : inputs) {
+    const std::uint32_t i = topo.find(id);
+    results.hold(i != kNowhere && adj[i] != kNone ? adj[i] : leaf(arena, 0.0));
+  }
+  return results;
+}
+
+}  // namespace
+
+HeldNodes grad(Arena& arena, NodeId output, const std::vector<NodeId>& inputs, bool create_graph) {
+  // Under no_grad() ops record nothing, so the adjoint nodes would be leaves holding exactly
+  // the numbers of the double sweep: compute those (torch: no graph either).
+  if (create_graph && grad_mode::recording()) return adjoint_nodes(arena, output, inputs);
+  const std::vector<double> values = adjoint_numbers(arena, output, inputs);
+  HeldNodes results(arena);
+  results.reserve(values.size());
+  for (double x : values) results.hold(leaf(arena, x));
+  return results;
+}
+
+}  // namespace arenagrad

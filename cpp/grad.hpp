@@ -1,0 +1,28 @@
+// arenagrad.grad(): d output / d inputs by reverse accumulation into a local adjoint table, never
+// through Node::grad; with create_graph the adjoints are engine nodes (differentiable again).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "arena.hpp"
+
+namespace arenagrad {
+
+// The graph holds a node that the engine cannot differentiate (Op::Custom: Value(data, children,
+// op) built by hand). Python's TypeError at the binding.
+struct NotDifferentiable {
+  std::string message;
+};
+
+// d output / d inputs[i], for each i, in order. Reads and writes no Node::grad. Without
+// create_graph each result is a new leaf holding the number that a zeroed graph's backward()
+// would leave in inputs[i].grad (bit for bit while no node is out of order, arena.hpp [A4]).
+// With create_graph (and recording, i.e. outside no_grad()) each result's graph is made of
+// ordinary nodes: the local derivatives written as engine ops, so grad() and backward() can go
+// through it again. An input that `output` does not reach gets a new leaf 0.0. Throws
+// NotDifferentiable if the graph holds an Op::Custom node, Interrupted when the poll asks; on
+// any exception nothing it built stays alive.
+HeldNodes grad(Arena& arena, NodeId output, const std::vector<NodeId>& inputs, bool create_graph);
+
+}  // namespace arenagrad
