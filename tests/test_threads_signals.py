@@ -20,6 +20,7 @@ from arenagrad.datasets import make_moons
 from arenagrad.engine import Value
 from arenagrad.nn import MLP
 from arenagrad.reference.engine import Value as RefValue
+from conftest import demo_loss, max_margin_loss
 
 THREAD_SEEDS = (1337, 2024)  # one training run per thread
 THREAD_STEPS = 300
@@ -39,9 +40,7 @@ def train(run, steps, log=None, name=None):
     params = model.parameters()
     losses = []
     for k in range(steps):
-        scores = [model(list(map(Value, x))) for x in X]
-        data_loss = sum((1 + -yi*si).relu() for yi, si in zip(y, scores)) * (1.0 / len(X))
-        total_loss = data_loss + 1e-4 * sum(p*p for p in params)
+        total_loss, _ = demo_loss(model, X, y, Value)
         model.zero_grad()
         total_loss.backward()
         for p in params:
@@ -108,8 +107,7 @@ def train_steps_interleaved(run, steps, losses):
         for x in X:
             scores.append(model(list(map(Value, x))))
             yield
-        data_loss = sum((1 + -yi*si).relu() for yi, si in zip(y, scores)) * (1.0 / len(X))
-        total_loss = data_loss + 1e-4 * sum(p*p for p in params)
+        total_loss = max_margin_loss(model, scores, y)
         model.zero_grad()
         total_loss.backward()
         yield
