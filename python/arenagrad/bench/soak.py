@@ -1,7 +1,7 @@
 """Soak: memory stays flat over long runs.
 
-    python bench/soak.py                          # 100,000 demo steps + 1,000 rebuilds of 1e6 nodes
-    python bench/soak.py --steps 10000 --rebuilds 100 --nodes 200000
+    python -m arenagrad.bench.soak                # 100,000 demo steps + 1,000 rebuilds of 1e6 nodes
+    python -m arenagrad.bench.soak --steps 10000 --rebuilds 100 --nodes 200000
 
 (a) micrograd's demo (100 moons points, MLP(2, [16, 16, 1]), max-margin loss + L2, SGD) for
     ``--steps`` steps, the graph rebuilt every step;
