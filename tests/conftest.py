@@ -32,7 +32,7 @@ with warnings.catch_warnings():
 
 ENGINES = {"reference": "arenagrad.reference.engine", "arenagrad": "arenagrad.engine"}
 
-GRAD_REL = 1e-12    # the spec's claim for gradients
+GRAD_REL = 1e-12    # README's claim for gradients ("Testing")
 GRAD_ABS = 1e-12    # floor for gradients that are ~0 (relative error is meaningless there)
 
 

@@ -1,7 +1,7 @@
-"""The command line as a user meets it (issue 14): every bad argument of demo and bench is one
-line naming the argument and what is accepted, exit status 2, before any work; a failure during
-the work (a full disk, Ctrl-C) is one line and a non-zero status, and says where the figures
-measured so far are; --version; bench --plot.
+"""The command line as a user meets it (README "Demo" and bench/README.md "Running"): every bad
+argument of demo and bench is one line naming the argument and what is accepted, exit status 2,
+before any work; a failure during the work (a full disk, Ctrl-C) is one line and a non-zero
+status, and says where the figures measured so far are; --version; bench --plot.
 
 Commands run in subprocesses, as a user runs them: a traceback, or work done before an argument
 error, is visible there.

@@ -464,7 +464,7 @@ def test_backward_after_assigning_output_data_matches_reference(op):
 def test_sum_repeated_backward_matches_python_sum():
     """Found by the lockstep machine: x = leaf, s = sum([x, x]), s.backward() twice. micrograd's
     chain ((0 + x) + x) gives x.grad = 5; a single sum node gives 4 (the first backward agrees:
-    2 and 2). SPEC 5 asks fast paths to keep the reference's results."""
+    2 and 2). Fast paths keep the reference's results (README "What is the same as micrograd")."""
     grads = []
     for Value, total in ((AgValue, arenagrad.sum), (RefValue, sum)):
         x = Value(0.0)

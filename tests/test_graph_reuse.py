@@ -1,4 +1,4 @@
-"""Graph reuse (SPEC 5): `root.recompute()` re-evaluates a graph from its leaves' current data
+"""Graph reuse (README "What is stricter or more"): `root.recompute()` re-evaluates a graph from its leaves' current data
 over a cached topological order, `root.zero_grad()` zeroes every grad in it; a training loop
 written this way matches the loop that rebuilds its graph every step."""
 import random

@@ -119,7 +119,7 @@ def train_steps_interleaved(run, steps, losses):
 @pytest.mark.xfail(strict=True, reason="engine: once a graph's slot ids stop following its "
                    "creation order (another graph freed lower slots meanwhile), backward sums "
                    "into shared operands in another order; grads differ in the last bits, "
-                   "within the spec's 1e-12")
+                   "within README \"Testing\"'s 1e-12")
 def test_interleaved_graphs_backward_bitwise_equal_to_sequential():
     """Single-threaded, deterministic version of the two-thread run: seeds 1337 and 2024
     interleaved sample by sample, 100 steps, against each run alone."""
