@@ -13,6 +13,8 @@ import warnings
 import pytest
 from hypothesis import settings
 
+from arenagrad.demo import max_margin_loss
+
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.register_profile("ci", deadline=None, max_examples=100, derandomize=True)
 settings.register_profile("stress", deadline=None, max_examples=5000)  # --hypothesis-profile=stress
@@ -94,15 +96,6 @@ def seeded_mlp(nn, nin, nouts, seed):
     the same weights from the same seed)."""
     random.seed(seed)
     return nn.MLP(nin, nouts)
-
-
-def max_margin_loss(model, scores, y, alpha=1e-4):
-    """micrograd's demo.ipynb loss, written as the notebook writes it: the svm "max-margin" loss
-    of `scores` against labels `y` (+1/-1), averaged, plus `alpha` L2 over the parameters."""
-    losses = [(1 + -yi*scorei).relu() for yi, scorei in zip(y, scores)]
-    data_loss = sum(losses) * (1.0 / len(losses))
-    reg_loss = alpha * sum((p*p for p in model.parameters()))
-    return data_loss + reg_loss
 
 
 def demo_loss(model, X, y, Value):
