@@ -1,13 +1,15 @@
 """Type information for arenagrad's C++ module (cpp/value_type.cpp, cpp/bindings.cpp)."""
 from collections.abc import Iterable, Sequence
-from typing import Union, final, overload
+from typing import SupportsFloat, Union, final, overload
 
 import numpy as np
 import numpy.typing as npt
 from typing_extensions import TypeAlias
 
-# Stub-only aliases (private names: the module has no such attributes).
-_Number: TypeAlias = Union[int, float, bool, np.number]
+# Stub-only aliases (private names: the module has no such attributes). Numbers are those with
+# __float__ (numpy's real scalars included), not np.number: numpy 2.2's stubs (Python 3.10's
+# numpy) declare np.number's operators so that mypy rejects Value's operators against them.
+_Number: TypeAlias = Union[int, float, bool, SupportsFloat]
 _Operand: TypeAlias = Union["Value", _Number]
 
 # A C type (cpp/value_type.cpp) that cannot be subclassed.
