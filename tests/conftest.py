@@ -20,7 +20,8 @@ settings.register_profile("ci", deadline=None, max_examples=100, derandomize=Tru
 settings.register_profile("stress", deadline=None, max_examples=5000)  # --hypothesis-profile=stress
 # The quick pass .ci/run makes on its other interpreters: ARENAGRAD_HYPOTHESIS=fast.
 settings.register_profile("fast", deadline=None, max_examples=10, derandomize=True)
-settings.load_profile(os.environ.get("ARENAGRAD_HYPOTHESIS") or ("ci" if os.environ.get("CI") else "dev"))
+settings.load_profile(os.environ.get("ARENAGRAD_HYPOTHESIS")
+                      or ("ci" if os.environ.get("CI") else "dev"))
 
 # hypothesis imports libcst to report a failing example; with this environment's libcst that
 # import warns (DeprecationWarning), which pytest's "error" filter turns into an INTERNALERROR

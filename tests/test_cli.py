@@ -59,9 +59,9 @@ def assert_usage_error(proc, subcommand, option, accepted):
     assert accepted in errors[0], errors[0]
 
 
-# --- the issue's table: each row, then the checks of the same kind ------------------------------
+# --- bad arguments, one row each, then the checks of the same kind --------------------------------
 
-ISSUE_ROWS = [
+BAD_ARGUMENT_ROWS = [
     (["demo", "--plot", "missing/dir/x.png"], "--plot", "does not exist"),
     (["demo", "--seed", "-5"], "--seed", "accepted: an integer >= 0"),
     (["bench", "--sizes", "abc"], "--sizes", "accepted: whole numbers of nodes >= 643"),
@@ -70,9 +70,9 @@ ISSUE_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("argv, option, accepted", ISSUE_ROWS,
-                         ids=[" ".join(row[0]) for row in ISSUE_ROWS])
-def test_issue_row_fails_before_the_work_with_one_line(tmp_path, argv, option, accepted):
+@pytest.mark.parametrize("argv, option, accepted", BAD_ARGUMENT_ROWS,
+                         ids=[" ".join(row[0]) for row in BAD_ARGUMENT_ROWS])
+def test_bad_argument_fails_before_the_work_with_one_line(tmp_path, argv, option, accepted):
     proc = run_cli(*argv, cwd=tmp_path)
     assert_usage_error(proc, argv[0], option, accepted)
     assert list(tmp_path.iterdir()) == []

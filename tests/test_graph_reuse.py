@@ -1,6 +1,6 @@
-"""Graph reuse (README "What is stricter or more"): `root.recompute()` re-evaluates a graph from its leaves' current data
-over a cached topological order, `root.zero_grad()` zeroes every grad in it; a training loop
-written this way matches the loop that rebuilds its graph every step."""
+"""Graph reuse (README "What is stricter or more"): `root.recompute()` re-evaluates a graph from
+its leaves' current data over a cached topological order, `root.zero_grad()` zeroes every grad
+in it; a training loop written this way matches the loop that rebuilds its graph every step."""
 import random
 
 import numpy as np

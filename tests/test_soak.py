@@ -1,5 +1,5 @@
-"""Short soak (python -m arenagrad.bench.soak runs the long one): the demo's training loop and repeated large
-graph rebuilds run at an exactly flat live-node count and bounded RSS."""
+"""Short soak (python -m arenagrad.bench.soak runs the long one): the demo's training loop and
+repeated large graph rebuilds run at an exactly flat live-node count and bounded RSS."""
 import os
 
 import pytest
