@@ -7,15 +7,21 @@ expression), gradients to 1e-12 relative (accumulation order may differ between 
 import importlib
 import math
 import os
+import random
 import warnings
 
 import pytest
 from hypothesis import settings
 
+from arenagrad.demo import max_margin_loss
+
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.register_profile("ci", deadline=None, max_examples=100, derandomize=True)
 settings.register_profile("stress", deadline=None, max_examples=5000)  # --hypothesis-profile=stress
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
+# The quick pass .ci/run makes on its other interpreters: ARENAGRAD_HYPOTHESIS=fast.
+settings.register_profile("fast", deadline=None, max_examples=10, derandomize=True)
+settings.load_profile(os.environ.get("ARENAGRAD_HYPOTHESIS")
+                      or ("ci" if os.environ.get("CI") else "dev"))
 
 # hypothesis imports libcst to report a failing example; with this environment's libcst that
 # import warns (DeprecationWarning), which pytest's "error" filter turns into an INTERNALERROR
@@ -29,7 +35,7 @@ with warnings.catch_warnings():
 
 ENGINES = {"reference": "arenagrad.reference.engine", "arenagrad": "arenagrad.engine"}
 
-GRAD_REL = 1e-12    # the spec's claim for gradients
+GRAD_REL = 1e-12    # README's claim for gradients ("Testing")
 GRAD_ABS = 1e-12    # floor for gradients that are ~0 (relative error is meaningless there)
 
 
@@ -59,8 +65,8 @@ def nn_of(engine):
     return importlib.import_module(engine.__name__.rsplit(".", 1)[0] + ".nn")
 
 
-# ---- comparison helpers (each one has a test in test_ops_against_reference.py proving it
-# ---- rejects a wrong number)
+# ---- comparison helpers, the only ones (each one has a test in test_ops_against_reference.py
+# ---- proving it rejects a wrong number)
 
 def same_float(x, y):
     """Bit-level equality for forward values: equal with the same sign of zero, or both NaN."""
@@ -82,6 +88,40 @@ def close_float(got, want, rel=GRAD_REL, abs_floor=GRAD_ABS):
 def assert_close(got, want, rel=GRAD_REL, abs_floor=GRAD_ABS, what="grad"):
     assert close_float(got, want, rel, abs_floor), (
         f"{what}: got {got!r}, want {want!r} (rel {rel}, abs floor {abs_floor})")
+
+
+# ---- models and the notebook's training loss, one definition each
+
+def seeded_mlp(nn, nin, nouts, seed):
+    """`nn.MLP(nin, nouts)` with the weights `random.seed(seed)` draws (both engines' nn draw
+    the same weights from the same seed)."""
+    random.seed(seed)
+    return nn.MLP(nin, nouts)
+
+
+def demo_loss(model, X, y, Value):
+    """The notebook's full-batch forward: (max-margin loss, the scores), inputs as `Value`s."""
+    inputs = [list(map(Value, xrow)) for xrow in X]
+    scores = list(map(model, inputs))
+    return max_margin_loss(model, scores, y), scores
+
+
+def micrograd_demo(nn, X, y, steps, stop=None, seed=1337):
+    """micrograd's demo notebook on the engine of `nn` ("arenagrad.nn" or its reference):
+    the per-step (loss, accuracy), for steps 0..stop-1 of a `steps`-step learning-rate decay."""
+    Value = importlib.import_module(nn.rsplit(".", 1)[0] + ".engine").Value
+    model = seeded_mlp(importlib.import_module(nn), 2, [16, 16, 1], seed)  # 2-layer network
+    history = []
+    for k in range(steps if stop is None else stop):
+        total_loss, scores = demo_loss(model, X, y, Value)
+        accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
+        model.zero_grad()
+        total_loss.backward()
+        learning_rate = 1.0 - 0.9*k/steps
+        for p in model.parameters():
+            p.data -= learning_rate * p.grad
+        history.append((total_loss.data, sum(accuracy) / len(accuracy)))
+    return history
 
 
 def describe(v):

@@ -1,7 +1,7 @@
-"""The command line as a user meets it (issue 14): every bad argument of demo and bench is one
-line naming the argument and what is accepted, exit status 2, before any work; a failure during
-the work (a full disk, Ctrl-C) is one line and a non-zero status, and says where the figures
-measured so far are; --version; bench --plot.
+"""The command line as a user meets it (README "Demo" and bench/README.md "Running"): every bad
+argument of demo and bench is one line naming the argument and what is accepted, exit status 2,
+before any work; a failure during the work (a full disk, Ctrl-C) is one line and a non-zero
+status, and says where the figures measured so far are; --version; bench --plot.
 
 Commands run in subprocesses, as a user runs them: a traceback, or work done before an argument
 error, is visible there.
@@ -59,9 +59,9 @@ def assert_usage_error(proc, subcommand, option, accepted):
     assert accepted in errors[0], errors[0]
 
 
-# --- the issue's table: each row, then the checks of the same kind ------------------------------
+# --- bad arguments, one row each, then the checks of the same kind --------------------------------
 
-ISSUE_ROWS = [
+BAD_ARGUMENT_ROWS = [
     (["demo", "--plot", "missing/dir/x.png"], "--plot", "does not exist"),
     (["demo", "--seed", "-5"], "--seed", "accepted: an integer >= 0"),
     (["bench", "--sizes", "abc"], "--sizes", "accepted: whole numbers of nodes >= 643"),
@@ -70,9 +70,9 @@ ISSUE_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("argv, option, accepted", ISSUE_ROWS,
-                         ids=[" ".join(row[0]) for row in ISSUE_ROWS])
-def test_issue_row_fails_before_the_work_with_one_line(tmp_path, argv, option, accepted):
+@pytest.mark.parametrize("argv, option, accepted", BAD_ARGUMENT_ROWS,
+                         ids=[" ".join(row[0]) for row in BAD_ARGUMENT_ROWS])
+def test_bad_argument_fails_before_the_work_with_one_line(tmp_path, argv, option, accepted):
     proc = run_cli(*argv, cwd=tmp_path)
     assert_usage_error(proc, argv[0], option, accepted)
     assert list(tmp_path.iterdir()) == []
@@ -324,11 +324,11 @@ def test_demo_ctrl_c_ends_with_one_line(tmp_path):
 def quick_plot_run(tmp_path_factory):
     pytest.importorskip("matplotlib")
     folder = tmp_path_factory.mktemp("plot")
-    # Run from the checkout, where the floor finds bench/floor.cpp (skipped with a note when
-    # there is no compiler, as in the wheel's CI).
+    # Run away from any source tree: the floor ships in the package (arenagrad._floor), so it
+    # runs from an installed wheel with no compiler too (.ci/wheel runs this file so).
     proc = run_cli("bench", "--quick", "--only", "floor,graphs", "--repeats", "1",
                    "--json", str(folder / "r.json"), "--plot", str(folder / "ns_per_node.png"),
-                   cwd=pathlib.Path(__file__).resolve().parents[1])
+                   cwd=folder)
     return proc, folder
 
 
@@ -353,10 +353,7 @@ def test_bench_plot_draws_every_shape_with_engine_reference_and_floor(quick_plot
         assert {"arenagrad backward", "arenagrad build (from Python)", "arenagrad free"} <= labels
         if ax.get_title() != "wide_sum_nary":  # the reference has no n-ary sum
             assert "reference backward" in labels
-        if results["floor"]:
-            assert "floor backward (plain arrays)" in labels
-        else:
-            assert any(note.startswith("floor skipped") for note in results["notes"])
+        assert "floor backward (plain arrays)" in labels
         assert ax.get_xscale() == ax.get_yscale() == "log"
     # the points are the medians of the run: arenagrad's backward at 1e3 nodes, first panel
     chain = results["graphs"][axes[0].get_title()]
@@ -365,6 +362,24 @@ def test_bench_plot_draws_every_shape_with_engine_reference_and_floor(quick_plot
     assert list(xs) == [int(size) for size in chain]
     assert list(ys) == [chain[size]["arenagrad"]["backward_ns_per_node"]["median"]
                         for size in chain]
+
+
+def test_bench_prints_engine_floor_ratio_for_every_shape(quick_plot_run):
+    # The graphs table ends each row with the floor's ns/node and arenagrad backward / floor.
+    proc, _ = quick_plot_run
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("2. graphs, arenagrad"))
+    table = lines[start + 2:lines.index("", start)]  # after the title and the column header
+    assert lines[start + 1].split()[-2:] == ["bw", "bw/floor"]
+    floor_rows = {row[0]: row for row in map(str.split, table)}
+    assert sorted(floor_rows) == sorted(["chain", "wide_sum_fold", "wide_sum_nary",
+                                         "random_dag", "mlp"]), proc.stdout
+    for shape, row in floor_rows.items():
+        floor_ns, ratio = row[-2], row[-1]
+        assert float(floor_ns.replace(",", "")) > 0, row
+        assert ratio.endswith("x") and float(ratio[:-1].replace(",", "")) > 0, row
+    assert "floor: cpp/floor.cpp (arenagrad._floor) built with" in proc.stdout
 
 
 def test_saved_run_redraws_with_the_module(quick_plot_run, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from arenagrad import cli
 from arenagrad.datasets import make_moons
-from test_nn import micrograd_demo
+from conftest import micrograd_demo
 
 
 def run_cli(*args):
@@ -50,7 +50,7 @@ def test_demo_default_seed_reaches_98_percent():
 
 
 def test_train_equals_micrograd_demo_loop():
-    # cli.train is micrograd's notebook written with the public API; test_nn.micrograd_demo is
+    # cli.train is micrograd's notebook written with the public API; conftest.micrograd_demo is
     # the same notebook, checked there against the reference on both engines.
     run = cli.train(steps=20, seed=5)
     X, y = make_moons(n_samples=100, noise=0.1, seed=5)

@@ -1,5 +1,6 @@
-"""SPEC section 2, errors: Python's float semantics where Python raises, TypeError for things
-that are not real numbers, and an exception leaves the graph and every Value unchanged."""
+"""Errors (README "What is stricter or more"): Python's float semantics where Python raises,
+TypeError for things that are not real numbers, and an exception leaves the graph and every
+Value unchanged."""
 import gc
 import operator
 

@@ -1,7 +1,5 @@
 """Beyond micrograd: no_grad, MLP.predict, state_dict, pickling, arenagrad.sum, memory_stats."""
-import math
 import pickle
-import random
 
 import numpy as np
 import pytest
@@ -11,12 +9,7 @@ import arenagrad
 from arenagrad import nn as ag_nn
 from arenagrad.engine import Value
 from arenagrad.reference import nn as ref_nn
-from conftest import assert_close, assert_same
-
-
-def seeded_mlp(nin, nouts, seed, nn=ag_nn):
-    random.seed(seed)
-    return nn.MLP(nin, nouts)
+from conftest import assert_close, assert_same, seeded_mlp
 
 
 # ---- no_grad ----
@@ -52,9 +45,9 @@ def test_no_grad_live_nodes_grow_by_results_only():
     assert arenagrad.live_nodes() == baseline
 
 
-# Engine bug (cpp/ops.cpp sub/truediv): under no_grad, the intermediate `-b` of `a - b` and
-# `b**-1` of `a / b` is allocated with refs == 0 and never acquired nor freed, so every `-` or `/`
-# with a Value right operand (and `2 - b`, `2 / b`) leaks one arena slot for good.
+# Regression (fixed, cpp/ops.cpp sub/truediv): under no_grad, the intermediate `-b` of `a - b`
+# and `b**-1` of `a / b` was allocated with refs == 0 and never acquired nor freed, so every `-`
+# or `/` with a Value right operand (and `2 - b`, `2 / b`) leaked one arena slot for good.
 SUB_DIV = {"a - b": lambda a, b: a - b, "a / b": lambda a, b: a / b,
            "2 - b": lambda a, b: 2 - b, "2 / b": lambda a, b: 2 / b}
 
@@ -106,7 +99,7 @@ def test_no_grad_engine_error_inside_restores_recording():
 
 
 def test_no_grad_mlp_forward_is_leaf():
-    model = seeded_mlp(2, [4, 1], 7)
+    model = seeded_mlp(ag_nn, 2, [4, 1], 7)
     with arenagrad.no_grad():
         out = model([0.5, -0.25])
     assert out._prev == set()
@@ -123,7 +116,7 @@ predict_cases = st.tuples(
 @given(predict_cases)
 def test_predict_equals_forward_per_sample(case):
     nin, nouts, seed, n, data_seed = case
-    model = seeded_mlp(nin, nouts, seed)
+    model = seeded_mlp(ag_nn, nin, nouts, seed)
     X = np.random.default_rng(data_seed).normal(scale=2.0, size=(n, nin))
     got = model.predict(X)
     assert got.shape == ((n,) if nouts[-1] == 1 else (n, nouts[-1]))
@@ -135,27 +128,27 @@ def test_predict_equals_forward_per_sample(case):
 
 def test_predict_shape_single_output():
     X = np.zeros((5, 3))
-    assert seeded_mlp(3, [4, 1], 0).predict(X).shape == (5,)
+    assert seeded_mlp(ag_nn, 3, [4, 1], 0).predict(X).shape == (5,)
 
 
 def test_predict_shape_multi_output():
     X = np.zeros((5, 3))
-    assert seeded_mlp(3, [4, 2], 0).predict(X).shape == (5, 2)
+    assert seeded_mlp(ag_nn, 3, [4, 2], 0).predict(X).shape == (5, 2)
 
 
 def test_predict_accepts_nested_lists():
-    model = seeded_mlp(2, [3, 1], 0)
+    model = seeded_mlp(ag_nn, 2, [3, 1], 0)
     assert np.array_equal(model.predict([[1, 2], [3, 4]]), model.predict(np.array([[1.0, 2], [3, 4]])))
 
 
 @pytest.mark.parametrize("shape", [(3,), (4, 3), (4, 1), (2, 2, 2), ()])
 def test_predict_bad_shape_raises_value_error(shape):
     with pytest.raises(ValueError):
-        seeded_mlp(2, [3, 1], 0).predict(np.zeros(shape))
+        seeded_mlp(ag_nn, 2, [3, 1], 0).predict(np.zeros(shape))
 
 
 def test_predict_builds_no_graph():
-    model = seeded_mlp(2, [8, 1], 0)
+    model = seeded_mlp(ag_nn, 2, [8, 1], 0)
     baseline = arenagrad.live_nodes()
     model.predict(np.ones((50, 2)))
     assert arenagrad.live_nodes() == baseline
@@ -164,7 +157,7 @@ def test_predict_builds_no_graph():
 # ---- state_dict ----
 
 def test_state_dict_keys_and_shapes():
-    sd = seeded_mlp(3, [4, 5, 2], 0).state_dict()
+    sd = seeded_mlp(ag_nn, 3, [4, 5, 2], 0).state_dict()
     assert {k: v.shape for k, v in sd.items()} == {
         "layers.0.weight": (4, 3), "layers.0.bias": (4,),
         "layers.1.weight": (5, 4), "layers.1.bias": (5,),
@@ -174,7 +167,7 @@ def test_state_dict_keys_and_shapes():
 
 
 def test_state_dict_values_are_parameters():
-    model = seeded_mlp(2, [3, 1], 0)
+    model = seeded_mlp(ag_nn, 2, [3, 1], 0)
     sd = model.state_dict()
     neuron = model.layers[0].neurons[1]
     assert list(sd["layers.0.weight"][1]) == [w.data for w in neuron.w]
@@ -182,7 +175,7 @@ def test_state_dict_values_are_parameters():
 
 
 def test_state_dict_round_trip_exact():
-    src, dst = seeded_mlp(2, [16, 16, 1], 1), seeded_mlp(2, [16, 16, 1], 2)
+    src, dst = seeded_mlp(ag_nn, 2, [16, 16, 1], 1), seeded_mlp(ag_nn, 2, [16, 16, 1], 2)
     for p in src.parameters():
         p.data += 0.125  # nonzero biases too
     dst.load_state_dict(src.state_dict())
@@ -193,14 +186,14 @@ def test_state_dict_round_trip_exact():
 
 
 def test_state_dict_is_a_copy():
-    model = seeded_mlp(2, [3, 1], 0)
+    model = seeded_mlp(ag_nn, 2, [3, 1], 0)
     before = [p.data for p in model.parameters()]
     model.state_dict()["layers.0.weight"][:] = 99.0
     assert [p.data for p in model.parameters()] == before
 
 
 def test_load_state_dict_shape_mismatch_raises_value_error():
-    model = seeded_mlp(2, [3, 1], 0)
+    model = seeded_mlp(ag_nn, 2, [3, 1], 0)
     before = [p.data for p in model.parameters()]
     sd = model.state_dict()
     sd["layers.1.weight"] = np.zeros((3, 1))
@@ -210,22 +203,22 @@ def test_load_state_dict_shape_mismatch_raises_value_error():
 
 
 def test_load_state_dict_missing_key_raises_key_error():
-    sd = seeded_mlp(2, [3, 1], 0).state_dict()
+    sd = seeded_mlp(ag_nn, 2, [3, 1], 0).state_dict()
     del sd["layers.0.bias"]
     with pytest.raises(KeyError, match="layers.0.bias"):
-        seeded_mlp(2, [3, 1], 1).load_state_dict(sd)
+        seeded_mlp(ag_nn, 2, [3, 1], 1).load_state_dict(sd)
 
 
 def test_load_state_dict_extra_key_raises_key_error():
-    sd = seeded_mlp(2, [3, 1], 0).state_dict()
+    sd = seeded_mlp(ag_nn, 2, [3, 1], 0).state_dict()
     sd["layers.2.weight"] = np.zeros((1, 1))
     with pytest.raises(KeyError, match="layers.2.weight"):
-        seeded_mlp(2, [3, 1], 1).load_state_dict(sd)
+        seeded_mlp(ag_nn, 2, [3, 1], 1).load_state_dict(sd)
 
 
 def test_state_dict_loads_into_torch_same_outputs():
     torch = pytest.importorskip("torch")
-    model = seeded_mlp(2, [16, 16, 1], 1337)
+    model = seeded_mlp(ag_nn, 2, [16, 16, 1], 1337)
     net = torch.nn.Sequential(
         torch.nn.Linear(2, 16), torch.nn.ReLU(),
         torch.nn.Linear(16, 16), torch.nn.ReLU(),
@@ -260,7 +253,7 @@ def test_pickle_non_leaf_raises_type_error():
 
 
 def test_pickle_mlp_same_predictions_and_repr():
-    model = seeded_mlp(2, [16, 16, 1], 3)
+    model = seeded_mlp(ag_nn, 2, [16, 16, 1], 3)
     back = pickle.loads(pickle.dumps(model))
     X = np.random.default_rng(1).normal(size=(25, 2))
     assert np.array_equal(back.predict(X), model.predict(X))
@@ -270,7 +263,7 @@ def test_pickle_mlp_same_predictions_and_repr():
 
 
 def test_pickle_mlp_parameters_are_new_leaves():
-    model = seeded_mlp(2, [4, 1], 3)
+    model = seeded_mlp(ag_nn, 2, [4, 1], 3)
     back = pickle.loads(pickle.dumps(model))
     assert all(p._prev == set() and p._op == "" for p in back.parameters())
     assert not any(p is q for p, q in zip(back.parameters(), model.parameters()))
@@ -278,7 +271,7 @@ def test_pickle_mlp_parameters_are_new_leaves():
 
 
 def test_pickle_mlp_training_continues():
-    model = seeded_mlp(2, [4, 1], 3)
+    model = seeded_mlp(ag_nn, 2, [4, 1], 3)
     back = pickle.loads(pickle.dumps(model))
     loss = (back([1.0, -1.0]) - 1.0) ** 2
     back.zero_grad()
@@ -292,8 +285,8 @@ def test_pickle_mlp_training_continues():
 
 
 def test_pickle_mlp_matches_reference_after_round_trip():
-    back = pickle.loads(pickle.dumps(seeded_mlp(3, [4, 4, 1], 0)))
-    ref = seeded_mlp(3, [4, 4, 1], 0, nn=ref_nn)
+    back = pickle.loads(pickle.dumps(seeded_mlp(ag_nn, 3, [4, 4, 1], 0)))
+    ref = seeded_mlp(ref_nn, 3, [4, 4, 1], 0)
     assert_same(back([2.0, 3.0, -1.0]).data, ref([2.0, 3.0, -1.0]).data)
 
 
@@ -350,16 +343,26 @@ def test_sum_of_list_of_temporaries():
     assert arenagrad.sum([x * x for x in xs]).data == 30.0
 
 
-# Engine bug (cpp/bindings.cpp read_operands/sum_values): the ids of the items are read through
-# borrowed handles. A generator's items are temporaries, freed right after each is read; their
-# slots are reused (by the next temporaries, even by the Sum node itself), so the Sum reads and
-# records freed nodes: `arenagrad.sum(x * x for x in [0..4])` gives 66.0 and lists itself in its
-# own _prev. micrograd's own demo writes `sum((p*p for p in model.parameters()))`.
+# Regression (fixed, cpp/bindings.cpp read_operands/sum_values): the ids of the items were read
+# through borrowed handles. A generator's items are temporaries, freed right after each is read;
+# their slots were reused (by the next temporaries, even by the Sum node itself), so the Sum read
+# and recorded freed nodes: `arenagrad.sum(x * x for x in [0..4])` gave 66.0 and listed itself in
+# its own _prev. micrograd's own demo writes `sum((p*p for p in model.parameters()))`.
 def test_sum_of_generator_of_temporaries():
     xs = [Value(float(i)) for i in range(5)]
     s = arenagrad.sum(x * x for x in xs)
     assert s.data == 30.0
     assert s not in s._prev
+
+
+def test_star_import_keeps_the_builtin_sum():
+    # arenagrad.sum stays, but `from arenagrad import *` must not shadow Python's sum.
+    namespace = {}
+    exec("from arenagrad import *", namespace)
+    assert "sum" not in namespace and "sum" not in arenagrad.__all__
+    assert arenagrad.sum is arenagrad._core.sum
+    assert {"Value", "no_grad", "live_nodes", "memory_stats", "trim"} <= namespace.keys()
+    assert eval("sum([1, 2, 3])", namespace) == 6
 
 
 def test_sum_repeated_value_grad_counts():
@@ -400,5 +403,5 @@ def test_memory_stats_capacity_grows_past_capacity():
     assert after["capacity"] > before["capacity"]
     assert after["live_nodes"] <= after["capacity"]
     assert after["bytes"] > before["bytes"]
-    assert math.isfinite(after["bytes"])
+    assert after["bytes"] >= 16 * after["capacity"]  # data and grad per slot, new slots included
     del values

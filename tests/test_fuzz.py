@@ -32,6 +32,7 @@ import arenagrad
 from arenagrad import _core
 from arenagrad.engine import Value as AgValue
 from arenagrad.reference.engine import Value as RefValue
+from conftest import GRAD_ABS, close_float, same_float
 
 # hypothesis imports libcst to print a failing example; with this environment's libcst that
 # import warns, which the strict "error" filter would turn into an error hiding the failure.
@@ -42,8 +43,6 @@ with warnings.catch_warnings():
     except ImportError:
         pass
 
-GRAD_REL = 1e-12   # the spec's claim for gradients
-GRAD_ABS = 1e-12   # floor for gradients that are ~0 (relative error is meaningless there)
 MAX_POOL = 48      # handles kept at once; operands are drawn from these
 
 # ---- numbers: near 0, negatives, large, ints, numpy scalars, specials -----------------------
@@ -85,19 +84,6 @@ UNARY = {
 }
 
 index = st.integers(0, 10**6)  # taken modulo the pool size
-
-
-def same_float(x, y):
-    """Bit-level equality: equal with the same sign of zero, or both NaN."""
-    if math.isnan(x) or math.isnan(y):
-        return math.isnan(x) and math.isnan(y)
-    return x == y and math.copysign(1.0, x) == math.copysign(1.0, y)
-
-
-def close_float(got, want, rel=GRAD_REL, abs_floor=GRAD_ABS):
-    if not (math.isfinite(got) and math.isfinite(want)):
-        return same_float(got, want) or got == want
-    return abs(got - want) <= max(rel * max(abs(got), abs(want)), abs_floor)
 
 
 def run_both(f_ag, f_ref):
@@ -478,7 +464,7 @@ def test_backward_after_assigning_output_data_matches_reference(op):
 def test_sum_repeated_backward_matches_python_sum():
     """Found by the lockstep machine: x = leaf, s = sum([x, x]), s.backward() twice. micrograd's
     chain ((0 + x) + x) gives x.grad = 5; a single sum node gives 4 (the first backward agrees:
-    2 and 2). SPEC 5 asks fast paths to keep the reference's results."""
+    2 and 2). Fast paths keep the reference's results (README "What is the same as micrograd")."""
     grads = []
     for Value, total in ((AgValue, arenagrad.sum), (RefValue, sum)):
         x = Value(0.0)

@@ -1,6 +1,6 @@
-"""Graph reuse (SPEC 5): `root.recompute()` re-evaluates a graph from its leaves' current data
-over a cached topological order, `root.zero_grad()` zeroes every grad in it; a training loop
-written this way matches the loop that rebuilds its graph every step."""
+"""Graph reuse (README "What is stricter or more"): `root.recompute()` re-evaluates a graph from
+its leaves' current data over a cached topological order, `root.zero_grad()` zeroes every grad
+in it; a training loop written this way matches the loop that rebuilds its graph every step."""
 import random
 
 import numpy as np
@@ -11,7 +11,7 @@ import arenagrad
 from arenagrad.datasets import make_moons
 from arenagrad.engine import Value
 from arenagrad.nn import MLP
-from conftest import assert_same
+from conftest import assert_same, demo_loss
 
 
 def expression(a, b, c):
@@ -105,16 +105,6 @@ def test_recompute_error_restores_intermediate_values():
     assert (h.data, root.data) == (6.0, np.log(6.0))
 
 
-def demo_loss(model, X, y, Value=Value):
-    """micrograd's demo loss over the full batch."""
-    inputs = [list(map(Value, xrow)) for xrow in X]
-    scores = list(map(model, inputs))
-    losses = [(1 + -yi*scorei).relu() for yi, scorei in zip(y, scores)]
-    data_loss = sum(losses) * (1.0 / len(losses))
-    reg_loss = 1e-4 * sum((p*p for p in model.parameters()))
-    return data_loss + reg_loss
-
-
 def test_training_loop_with_graph_reuse_matches_rebuilding_loop():
     """30 steps of micrograd's demo on 30 moons points (seed 7): rebuilding every step vs one
     graph recomputed every step. Same losses bit for bit, same weights to 1e-12."""
@@ -123,10 +113,10 @@ def test_training_loop_with_graph_reuse_matches_rebuilding_loop():
     rebuilt = MLP(2, [8, 8, 1])
     random.seed(7)
     reused = MLP(2, [8, 8, 1])
-    graph = demo_loss(reused, X, y)
+    graph, _ = demo_loss(reused, X, y, Value)
     for k in range(30):
         lr = 1.0 - 0.9 * k / 30
-        loss = demo_loss(rebuilt, X, y)
+        loss, _ = demo_loss(rebuilt, X, y, Value)
         rebuilt.zero_grad()
         loss.backward()
         for p in rebuilt.parameters():

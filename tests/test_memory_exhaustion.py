@@ -129,7 +129,7 @@ def test_failing_allocation_leaves_the_engine_usable(fail_after):
 # ---- real caps, in subprocesses ----
 
 def test_dropping_a_huge_sum_under_a_memory_cap_does_not_abort():
-    """The issue's repro: `del s` threw std::bad_alloc from a destructor and aborted."""
+    """A reported repro: `del s` threw std::bad_alloc from a destructor and aborted."""
     out = run_capped("""
         import arenagrad
         from arenagrad.engine import Value
@@ -158,7 +158,7 @@ def test_dropping_a_deep_chain_under_a_memory_cap_does_not_abort():
 
 
 def test_mlp_call_out_of_memory_leaves_the_arena_as_found():
-    """The issue's repro leaked 1,619,439 nodes for MLP(1000, [1000, 1])."""
+    """A reported repro leaked 1,619,439 nodes for MLP(1000, [1000, 1])."""
     out = run_capped("""
         import random
         import arenagrad

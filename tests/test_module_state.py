@@ -49,7 +49,7 @@ def assert_same_call(ag, ref, x):
         assert_close(g.grad, w.grad)
 
 
-# ---- the repros ----
+# ---- reported repros ----
 
 def test_replaced_weight_is_used_and_listed():
     ag, ref = twins()

@@ -12,15 +12,10 @@ from arenagrad import nn as ag_nn
 from arenagrad.datasets import make_moons
 from arenagrad.reference import engine as ref_engine
 from arenagrad.reference import nn as ref_nn
-from conftest import assert_close, assert_same
+from conftest import assert_close, assert_same, micrograd_demo, seeded_mlp
 
 SHAPES = [(1, [1]), (2, [16, 16, 1]), (3, [4, 4, 1]), (5, [3]), (4, [7, 2]), (2, [1, 1, 1])]
 SEEDS = [0, 1337, 2024]
-
-
-def seeded_mlp(nn, nin, nouts, seed):
-    random.seed(seed)
-    return nn.MLP(nin, nouts)
 
 
 def outputs(out):
@@ -169,40 +164,6 @@ def test_lecture_loop_equals_reference_trajectory(seed, capsys):
     assert got[-1] < got[0]  # it trains (seed 0 ends with dead ReLUs, as micrograd's would)
     printed = capsys.readouterr().out.split("\n")
     assert printed[0].startswith("19 ") and printed[1].startswith("19 ")
-
-
-def micrograd_demo(nn, X, y, steps, stop=None, seed=1337):
-    """micrograd's demo notebook on the engine of `nn` ("arenagrad.nn" or its reference):
-    the per-step (loss, accuracy), for steps 0..stop-1 of a `steps`-step learning-rate decay."""
-    Value = importlib.import_module(nn.rsplit(".", 1)[0] + ".engine").Value
-    MLP = importlib.import_module(nn).MLP
-    random.seed(seed)
-    model = MLP(2, [16, 16, 1])  # 2-layer neural network
-
-    def loss():
-        inputs = [list(map(Value, xrow)) for xrow in X]
-        scores = list(map(model, inputs))
-        # svm "max-margin" loss
-        losses = [(1 + -yi*scorei).relu() for yi, scorei in zip(y, scores)]
-        data_loss = sum(losses) * (1.0 / len(losses))
-        # L2 regularization
-        alpha = 1e-4
-        reg_loss = alpha * sum((p*p for p in model.parameters()))
-        total_loss = data_loss + reg_loss
-        # also get accuracy
-        accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
-        return total_loss, sum(accuracy) / len(accuracy)
-
-    history = []
-    for k in range(steps if stop is None else stop):
-        total_loss, acc = loss()
-        model.zero_grad()
-        total_loss.backward()
-        learning_rate = 1.0 - 0.9*k/steps
-        for p in model.parameters():
-            p.data -= learning_rate * p.grad
-        history.append((total_loss.data, acc))
-    return history
 
 
 def assert_same_trajectory(got, want):

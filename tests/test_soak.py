@@ -1,12 +1,11 @@
-"""Short soak (bench/soak.py runs the long one): the demo's training loop and repeated large
-graph rebuilds run at an exactly flat live-node count and bounded RSS."""
-import importlib.util
+"""Short soak (python -m arenagrad.bench.soak runs the long one): the demo's training loop and
+repeated large graph rebuilds run at an exactly flat live-node count and bounded RSS."""
 import os
-from pathlib import Path
 
 import pytest
 
 import arenagrad
+from arenagrad.bench import soak
 
 N_PARAMS = 337         # MLP(2, [16, 16, 1]): 2*16+16 + 16*16+16 + 16+1
 RSS_SLACK = 20 * 2**20  # generous: allocator and interpreter noise, far below one leaked graph
@@ -15,16 +14,6 @@ DEMO_WARMUP = 100
 REBUILDS = 20
 REBUILD_NODES = 100_000
 
-
-def load_soak():
-    path = Path(__file__).resolve().parent.parent / "bench" / "soak.py"
-    spec = importlib.util.spec_from_file_location("arenagrad_bench_soak", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-soak = load_soak()
 
 # Sanitizer runtimes (.ci/sanitize) quarantine freed memory: RSS grows by design there.
 rss_measurable = pytest.mark.skipif(os.environ.get("ARENAGRAD_SANITIZED") == "1",

@@ -20,6 +20,7 @@ from arenagrad.datasets import make_moons
 from arenagrad.engine import Value
 from arenagrad.nn import MLP
 from arenagrad.reference.engine import Value as RefValue
+from conftest import demo_loss, max_margin_loss
 
 THREAD_SEEDS = (1337, 2024)  # one training run per thread
 THREAD_STEPS = 300
@@ -39,9 +40,7 @@ def train(run, steps, log=None, name=None):
     params = model.parameters()
     losses = []
     for k in range(steps):
-        scores = [model(list(map(Value, x))) for x in X]
-        data_loss = sum((1 + -yi*si).relu() for yi, si in zip(y, scores)) * (1.0 / len(X))
-        total_loss = data_loss + 1e-4 * sum(p*p for p in params)
+        total_loss, _ = demo_loss(model, X, y, Value)
         model.zero_grad()
         total_loss.backward()
         for p in params:
@@ -108,8 +107,7 @@ def train_steps_interleaved(run, steps, losses):
         for x in X:
             scores.append(model(list(map(Value, x))))
             yield
-        data_loss = sum((1 + -yi*si).relu() for yi, si in zip(y, scores)) * (1.0 / len(X))
-        total_loss = data_loss + 1e-4 * sum(p*p for p in params)
+        total_loss = max_margin_loss(model, scores, y)
         model.zero_grad()
         total_loss.backward()
         yield
@@ -121,7 +119,7 @@ def train_steps_interleaved(run, steps, losses):
 @pytest.mark.xfail(strict=True, reason="engine: once a graph's slot ids stop following its "
                    "creation order (another graph freed lower slots meanwhile), backward sums "
                    "into shared operands in another order; grads differ in the last bits, "
-                   "within the spec's 1e-12")
+                   "within README \"Testing\"'s 1e-12")
 def test_interleaved_graphs_backward_bitwise_equal_to_sequential():
     """Single-threaded, deterministic version of the two-thread run: seeds 1337 and 2024
     interleaved sample by sample, 100 steps, against each run alone."""

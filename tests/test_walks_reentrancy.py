@@ -138,7 +138,7 @@ def test_interrupted_first_walk_caches_nothing(poll_every_node, first, at):
 
 
 def test_interrupted_zero_grad_then_zero_grad_zeroes_the_root(poll_every_node):
-    """The issue's repro: the root's grad stayed 5.0 after a partial cached order."""
+    """A reported repro: the root's grad stayed 5.0 after a partial cached order."""
     a, y = chain(Value, 30)
     y.grad = 5.0
     _core._run_in_poll(3, lambda: (_ for _ in ()).throw(KeyboardInterrupt))
@@ -225,7 +225,7 @@ def test_handler_building_and_freeing_nodes_during_a_walk(poll_every_node):
 
 
 def test_signal_handler_walks_during_a_long_backward_never_crash():
-    """The issue's repro with real signals: a 3e6-node chain, a 5 ms timer whose handler calls
+    """A reported repro with real signals: a 3e6-node chain, a 5 ms timer whose handler calls
     backward(), zero_grad() or trim(). Every run ends normally (exit 0)."""
     out = run_in_subprocess("""
         import signal
@@ -284,7 +284,7 @@ def test_other_thread_walk_waits_for_the_running_one(poll_every_node):
 # ---- backward costs what the graph costs ----
 
 def test_small_backward_reads_few_slots_beside_a_huge_graph():
-    """The issue's repro: a 3-node graph's backward read every slot of an unrelated 5e6-node
+    """A reported repro: a 3-node graph's backward read every slot of an unrelated 5e6-node
     graph allocated between its nodes. Now it reads O(its own nodes)."""
     gc.collect()
     a = Value(2.0)

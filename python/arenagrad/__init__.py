@@ -9,7 +9,8 @@ from ._core import grad, live_nodes, memory_stats, sum, trim
 from .engine import Value
 
 __version__ = "0.1.0"
-__all__ = ["Value", "no_grad", "grad", "sum", "live_nodes", "memory_stats", "trim", "__version__"]
+# Not `sum`: `from arenagrad import *` must not shadow the builtin (arenagrad.sum stays).
+__all__ = ["Value", "no_grad", "grad", "live_nodes", "memory_stats", "trim", "__version__"]
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import time
 from typing import NamedTuple
 
 from . import __version__
+from .demo import max_margin_loss
 
 DEFAULT_SEED = 1337  # micrograd's seed; reaches 99% accuracy within 100 steps
 
@@ -43,13 +44,7 @@ def train(steps=100, seed=DEFAULT_SEED, progress=False):
     def loss():
         inputs = [list(map(Value, xrow)) for xrow in X]
         scores = list(map(model, inputs))
-        # svm "max-margin" loss
-        losses = [(1 + -yi*scorei).relu() for yi, scorei in zip(y, scores)]
-        data_loss = sum(losses) * (1.0 / len(losses))
-        # L2 regularization
-        alpha = 1e-4
-        reg_loss = alpha * sum((p*p for p in model.parameters()))
-        total_loss = data_loss + reg_loss
+        total_loss = max_margin_loss(model, scores, y)  # svm "max-margin" loss + L2
         # also get accuracy
         accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
         return total_loss, sum(accuracy) / len(accuracy)

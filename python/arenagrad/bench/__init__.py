@@ -1,4 +1,4 @@
-"""arenagrad's benchmark suite: the standard workloads of SPEC section 7, for arenagrad and the
+"""arenagrad's benchmark suite: the standard workloads of bench/README.md, for arenagrad and the
 pure-Python reference measured in the same run.
 
 Run it with ``python -m arenagrad bench`` (or ``python -m arenagrad.bench.runner``); see

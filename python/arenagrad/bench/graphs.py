@@ -1,4 +1,4 @@
-"""Build, backward and free on four graph shapes, node for node those of bench/floor.cpp.
+"""Build, backward and free on five graph shapes, node for node those of cpp/floor.cpp.
 
 Each shape has a `setup` (untimed: leaves, a model, random choices drawn in advance) and a
 `build` that makes the graph from Python exactly as a micrograd user would, returning

@@ -64,7 +64,6 @@ def build_parser(description):
                         help="rebuild-and-drop cycles of the recycle workload (default 1000)")
     parser.add_argument("--only", type=families,
                         help=f"comma-separated workload families: {','.join(FAMILIES)}")
-    parser.add_argument("--recycle", action="store_true", help="run only the recycle workload")
     return parser
 
 
@@ -75,7 +74,7 @@ def parse_args(argv, description):
     args.repeats = args.repeats or (3 if args.quick else 5)
     args.cycles = args.cycles or (20 if args.quick else 1000)
     args.memory_size = max(args.sizes) if args.quick else 1000000
-    chosen = ["recycle"] if args.recycle else (args.only or FAMILIES)
+    chosen = args.only or FAMILIES
     args.families = [f for f in FAMILIES if f in chosen]
     if args.plot and "graphs" not in args.families:
         parser.error("argument --plot: draws the graphs workload, which this run leaves out; "

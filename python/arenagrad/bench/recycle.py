@@ -13,6 +13,7 @@ import arenagrad
 from arenagrad.engine import Value
 from arenagrad.nn import MLP
 
+from ..demo import max_margin_loss
 from .engines import ARENAGRAD
 from .graphs import MLP_NODES_PER_SAMPLE, SHAPES
 from .timing import Timer, collect, stats
@@ -51,13 +52,12 @@ def _training_cycles(cycles, train_size, seed=1234):
         batch = rng.randrange(most // 2, most + 1)  # varying sizes: freed regions differ
         inputs = [list(map(Value, xrow)) for xrow in X[:batch]]
         scores = list(map(model, inputs))
-        losses = [(1 + -yi * si).relu() for yi, si in zip(y, scores)]
-        loss = sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in model.parameters())
+        loss = max_margin_loss(model, scores, y)
         model.zero_grad()
         loss.backward()
         for p in model.parameters():
             p.data -= 0.1 * p.grad
-        inputs = scores = losses = loss = None
+        inputs = scores = loss = None
     return model  # the parameters stay live, as in a real loop
 
 

@@ -140,7 +140,7 @@ def report(results, notes, args):
     lines.extend(higher_order.report(results))
     if "floor" in results and results["floor"]:
         f = results["floor"]
-        out(f"floor: bench/floor.cpp built with {f['compiler']} {f['flags']}")
+        out(f"floor: cpp/floor.cpp (arenagrad._floor) built with {f['compiler']}, {f['flags']}")
     if notes:
         out("notes:")
         for note in dict.fromkeys(notes):

@@ -1,6 +1,7 @@
 """``python -m arenagrad bench``: the standard workloads for arenagrad and the pure-Python reference,
 measured in the same run, printed as tables with ratios (reference / arenagrad) and, for the
-backward pass, against the bare floor of bench/floor.cpp (arenagrad / floor).
+backward pass, against the bare floor of cpp/floor.cpp, shipped as arenagrad._floor
+(arenagrad / floor).
 
     python -m arenagrad bench                  # 1e3..1e6 nodes, ~10 minutes
     python -m arenagrad bench --quick          # smoke run, under a minute
@@ -12,7 +13,6 @@ disk) ends it with one line that says where the figures measured so far were sav
 import datetime
 import json
 import os
-import pathlib
 import subprocess
 import sys
 import tempfile
@@ -33,12 +33,7 @@ def parse_args(argv):
 
 def tasks(args, results, notes):
     if "floor" in args.families:
-        def run_floor():
-            figures, why = floor.run(args.sizes, args.repeats)
-            results["floor"] = figures
-            if why:
-                notes.append(why)
-        yield "floor (compile + run)", run_floor
+        yield "floor", lambda: results.__setitem__("floor", floor.run(args.sizes, args.repeats))
 
     if "op_by_op" in args.families:
         for engine in ENGINES:
@@ -114,18 +109,6 @@ def tasks(args, results, notes):
             "higher_order", higher_order.run(args.sizes, args.repeats))
 
 
-def engine_compiler():
-    """The C++ compiler of the installed engine, from the CMake cache of an editable build."""
-    here = pathlib.Path(__file__).resolve()
-    for parent in [*here.parents, pathlib.Path.cwd()]:
-        for cache in sorted(parent.glob("build/*/CMakeCache.txt")):
-            for line in cache.read_text(errors="replace").splitlines():
-                if line.startswith("CMAKE_CXX_COMPILER:"):
-                    cxx = line.split("=", 1)[1]
-                    return floor.compiler_version(cxx) if os.path.exists(cxx) else cxx
-    return "unknown compiler"
-
-
 def load_average():
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -166,7 +149,7 @@ def measure(args, progress):
         "config": {"sizes": args.sizes, "repeats": args.repeats, "quick": args.quick,
                    "reference_cap": args.reference_cap, "cycles": args.cycles,
                    "families": args.families}}
-    results["machine"]["engine_compiler"] = engine_compiler()
+    results["machine"]["engine_compiler"] = floor.COMPILER  # one CMake build makes both
     results["machine"]["load_start"] = load_average()
     results["machine"]["pinned_cpu"] = cpu
     notes = []

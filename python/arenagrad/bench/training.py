@@ -8,6 +8,7 @@ import random
 import numpy as np
 
 from ..datasets import make_moons
+from ..demo import max_margin_loss
 from .timing import collect, measure, scale
 
 
@@ -106,8 +107,7 @@ def demo_reuse_step(engine, repeats, steps):
     model = engine.MLP(2, [16, 16, 1])
     inputs = [list(map(engine.Value, xrow)) for xrow in X]
     scores = list(map(model, inputs))
-    losses = [(1 + -yi*scorei).relu() for yi, scorei in zip(y, scores)]
-    total_loss = sum(losses) * (1.0 / len(losses)) + 1e-4 * sum((p*p for p in model.parameters()))
+    total_loss = max_margin_loss(model, scores, y)
     parameters = model.parameters()
     k = [0]
 

@@ -1,24 +1,19 @@
-// The bare floor: the four benchmark graph shapes as plain arrays, and the smallest reverse sweep
+// The bare floor: the five benchmark graph shapes as plain arrays, and the smallest reverse sweep
 // that can backpropagate through them. No arena, no refcounts, no Python, no reachability walk:
 // operands always have smaller indices, so descending index order is a reverse topological order.
 // What the engine's backward costs above this floor is the price of its generality.
-//
-// Build:  g++ -O3 -std=c++17 -ffp-contract=off bench/floor.cpp -o floor
-//         (or cmake -DARENAGRAD_BENCH_FLOOR=ON, target `floor`)
-// Run:    floor [--repeats R] SIZE...
-// Prints one line per shape and size:  floor <shape> <size> <nodes> <median> <min> <max>
-// (ns/node of one backward sweep).
+// Built with the engine's flags into its own module, arenagrad._floor (floor_module.cpp), so
+// that it ships in the wheel; README "Performance" and bench/README.md "The floor".
+#include "floor.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <random>
-#include <string>
 #include <vector>
 
+namespace arenagrad_floor {
 namespace {
 
 enum Op : std::uint8_t { Leaf, Add, Mul, Relu, Tanh, Sum };
@@ -173,11 +168,11 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
-void run(const char* name, Graph (*make)(std::size_t), std::size_t size, int repeats) {
-  Graph g = make(size);
+// One shape's figures: the graph is built once (untimed), swept once to size the samples, then
+// `repeats` samples of enough sweeps for ~2 ms each, so small graphs are above the clock's grain.
+Figure time_sweeps(Graph g, int repeats) {
   const double nodes = double(g.size());
   using clock = std::chrono::steady_clock;
-  // Sweeps per sample: enough for ~2 ms, so that small graphs are not below the clock's grain.
   auto t0 = clock::now();
   backward(g);
   const double once = std::chrono::duration<double, std::nano>(clock::now() - t0).count();
@@ -191,29 +186,37 @@ void run(const char* name, Graph (*make)(std::size_t), std::size_t size, int rep
   }
   volatile double sink = g.grad[0];  // keep the sweeps observable
   (void)sink;
-  std::printf("floor %s %zu %.0f %.4f %.4f %.4f\n", name, size, nodes, median(samples),
-              *std::min_element(samples.begin(), samples.end()),
-              *std::max_element(samples.begin(), samples.end()));
-  std::fflush(stdout);
+  return {static_cast<std::size_t>(nodes), median(samples),
+          *std::min_element(samples.begin(), samples.end()),
+          *std::max_element(samples.begin(), samples.end())};
 }
+
+struct Shape {
+  const char* name;
+  Graph (*make)(std::size_t);
+};
+const Shape kShapes[] = {{"chain", chain},
+                         {"wide_sum_fold", wide_sum_fold},
+                         {"wide_sum_nary", wide_sum_nary},
+                         {"random_dag", random_dag},
+                         {"mlp", mlp}};
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  int repeats = 5;
-  std::vector<std::size_t> sizes;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--repeats") == 0 && i + 1 < argc) {
-      repeats = std::atoi(argv[++i]);
-    } else {
-      sizes.push_back(static_cast<std::size_t>(std::strtod(argv[i], nullptr)));
+std::vector<std::string> shape_names() {
+  std::vector<std::string> names;
+  for (const Shape& s : kShapes) names.emplace_back(s.name);
+  return names;
+}
+
+bool measure(const std::string& shape, std::size_t size, int repeats, Figure& out) {
+  for (const Shape& s : kShapes) {
+    if (shape == s.name) {
+      out = time_sweeps(s.make(size), repeats);
+      return true;
     }
   }
-  if (sizes.empty()) sizes = {1000, 10000, 100000, 1000000};
-  struct { const char* name; Graph (*make)(std::size_t); } shapes[] = {
-      {"chain", chain}, {"wide_sum_fold", wide_sum_fold}, {"wide_sum_nary", wide_sum_nary},
-      {"random_dag", random_dag}, {"mlp", mlp}};
-  for (auto& s : shapes)
-    for (std::size_t size : sizes) run(s.name, s.make, size, repeats);
-  return 0;
+  return false;
 }
+
+}  // namespace arenagrad_floor

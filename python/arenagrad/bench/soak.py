@@ -1,7 +1,7 @@
 """Soak: memory stays flat over long runs.
 
-    python bench/soak.py                          # 100,000 demo steps + 1,000 rebuilds of 1e6 nodes
-    python bench/soak.py --steps 10000 --rebuilds 100 --nodes 200000
+    python -m arenagrad.bench.soak                # 100,000 demo steps + 1,000 rebuilds of 1e6 nodes
+    python -m arenagrad.bench.soak --steps 10000 --rebuilds 100 --nodes 200000
 
 (a) micrograd's demo (100 moons points, MLP(2, [16, 16, 1]), max-margin loss + L2, SGD) for
     ``--steps`` steps, the graph rebuilt every step;
@@ -20,6 +20,7 @@ import time
 
 import arenagrad
 from arenagrad.datasets import make_moons
+from arenagrad.demo import max_margin_loss
 from arenagrad.engine import Value
 from arenagrad.nn import MLP
 
@@ -46,17 +47,14 @@ def demo_steps(steps, n_samples=100, seed=SEED):
     for k in range(steps):
         inputs = [list(map(Value, xrow)) for xrow in X]
         scores = list(map(model, inputs))
-        losses = [(1 + -yi*scorei).relu() for yi, scorei in zip(y, scores)]
-        data_loss = sum(losses) * (1.0 / len(losses))
-        reg_loss = 1e-4 * sum((p*p for p in params))
-        total_loss = data_loss + reg_loss
+        total_loss = max_margin_loss(model, scores, y)
         model.zero_grad()
         total_loss.backward()
         learning_rate = 1.0 - 0.9*k/steps
         for p in params:
             p.data -= learning_rate * p.grad
         loss = total_loss.data
-        del inputs, scores, losses, data_loss, reg_loss, total_loss
+        del inputs, scores, total_loss
         yield k, loss
 
 
