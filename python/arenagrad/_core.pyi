@@ -4,7 +4,7 @@ from typing import Any, SupportsFloat, Union, overload
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import TypeAlias
+from typing_extensions import TypeAlias, disjoint_base
 
 # Stub-only aliases (private names: the module has no such attributes). Numbers are those with
 # __float__ (numpy's real scalars included), not np.number: numpy 2.2's stubs (Python 3.10's
@@ -12,7 +12,9 @@ from typing_extensions import TypeAlias
 _Number: TypeAlias = Union[int, float, bool, SupportsFloat]
 _Operand: TypeAlias = Union["Value", _Number]
 
-# A heap type (cpp/value_type.cpp): subclasses, instance attributes and weak references work.
+# A heap type (cpp/value_type.cpp): subclasses, instance attributes and weak references work;
+# a C layout, so it cannot be a base beside another C type.
+@disjoint_base
 class Value:
     data: float
     grad: float
@@ -21,6 +23,8 @@ class Value:
     __array_ufunc__: None
     def __new__(cls, data: _Number, _children: Iterable[Value] = ..., _op: str = ...,
                 label: str = ...) -> Value: ...
+    def __init__(self, data: _Number, _children: Iterable[Value] = ..., _op: str = ...,
+                 label: str = ...) -> None: ...
     @property
     def _op(self) -> str: ...
     @property
