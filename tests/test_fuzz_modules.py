@@ -137,7 +137,6 @@ class ModulesInLockstep(RuleBasedStateMachine):
         """The fail_at-th node allocation of a forward pass fails: MemoryError and the arena
         holds what it held (or the pass needed fewer and ran)."""
         type(self).steps_run += 1
-        gc.collect()
         before = arenagrad.live_nodes()
         _core._fail_allocation_after(fail_at)
         try:
@@ -146,8 +145,7 @@ class ModulesInLockstep(RuleBasedStateMachine):
             pass
         finally:
             _core._fail_allocation_after(0)
-        gc.collect()
-        assert arenagrad.live_nodes() == before
+        assert arenagrad.live_nodes() == before  # the partial graph is freed in C++, not by gc
 
     # ---- the comparison ----
 
