@@ -167,3 +167,14 @@ def compare_engines(ag, ref, expr, *data, backwards=1):
         runs.append((leaves, root))
     assert_same_run(*runs[0], *runs[1])
     return runs
+
+
+def reachable(roots):
+    """Every node reachable from `roots` (iterative walk over `_prev`)."""
+    seen, stack = set(), list(roots)
+    while stack:
+        v = stack.pop()
+        if v not in seen:
+            seen.add(v)
+            stack.extend(v._prev)
+    return seen

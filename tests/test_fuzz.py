@@ -32,7 +32,7 @@ import arenagrad
 from arenagrad import _core
 from arenagrad.engine import Value as AgValue
 from arenagrad.reference.engine import Value as RefValue
-from conftest import GRAD_ABS, close_float, same_float
+from conftest import GRAD_ABS, close_float, reachable, same_float
 
 # hypothesis imports libcst to print a failing example; with this environment's libcst that
 # import warns, which the strict "error" filter would turn into an error hiding the failure.
@@ -101,17 +101,6 @@ def run_both(f_ag, f_ref):
 
 def interrupt():
     raise KeyboardInterrupt
-
-
-def graph_of(root):
-    """Every reference Value reachable from root (iteratively)."""
-    seen, stack = set(), [root]
-    while stack:
-        v = stack.pop()
-        if v not in seen:
-            seen.add(v)
-            stack.extend(v._prev)
-    return seen
 
 
 class EnginesInLockstep(RuleBasedStateMachine):
@@ -350,7 +339,7 @@ class EnginesInLockstep(RuleBasedStateMachine):
         finally:
             _core._set_poll_interval(2**20)
             _core._run_in_poll(0)  # cancel, if zero_grad() polled fewer times
-        for v in graph_of(r):
+        for v in reachable([r]):
             v.grad = 0.0
 
     @rule(bad=st.sampled_from(BAD))
@@ -373,12 +362,7 @@ class EnginesInLockstep(RuleBasedStateMachine):
         Two valid accumulation orders differ by rounding relative to these terms, not to the
         result: with x = 1e-38, x / x sums +-8.5e37 into x.grad, and the order decides whether
         a small term survives the cancellation (seen by the long fuzz run: 0.0 against 1.0)."""
-        seen, stack = set(), [r for _, r in self.pairs]
-        while stack:
-            v = stack.pop()
-            if v not in seen:
-                seen.add(v)
-                stack.extend(v._prev)
+        seen = reachable([r for _, r in self.pairs])
         finite = lambda xs: [abs(x) for x in xs if math.isfinite(x)]  # noqa: E731
         max_data = max(finite(v.data for v in seen), default=0.0)
         max_grad = max(finite(v.grad for v in seen), default=0.0)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from conftest import assert_close, assert_same
+from conftest import assert_close, assert_same, reachable
 
 # op name -> f(x, y, k): x, y are existing nodes (often the same one), k a drawn number
 OPS = {
@@ -87,17 +87,6 @@ def run_lockstep(ag, arenagrad_pkg, ref, leaves, program):
         A.append(ra)
         R.append(rr)
     return A, R
-
-
-def reachable(roots):
-    """Every node reachable from `roots` (iterative walk over `_prev`)."""
-    seen, stack = set(), list(roots)
-    while stack:
-        v = stack.pop()
-        if v not in seen:
-            seen.add(v)
-            stack.extend(v._prev)
-    return seen
 
 
 @given(leaves=st.lists(LEAF, min_size=1, max_size=4),
