@@ -19,6 +19,7 @@ BackwardReport report{"", 0};
 }  // namespace
 
 BackwardReport last_backward() { return report; }
+void note_backward(BackwardReport r) { report = r; }
 
 void topological_order(Arena& arena, WalkScope& walk, NodeId root, std::vector<NodeId>& order) {
   // Recursive twin (micrograd's build_topo):

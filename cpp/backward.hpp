@@ -20,9 +20,10 @@ void backward(Arena& arena, NodeId root);
 
 // How the last backward() went, for tests of its cost: the route taken and the slots it read.
 struct BackwardReport {
-  const char* route;       // "scan", "checked scan", "topological order"
+  const char* route;       // "scan", "checked scan", "topological order", "tape"
   std::size_t slots_read;  // arena slots scanned plus Nodes visited by a topological order
 };
 BackwardReport last_backward();
+void note_backward(BackwardReport report);  // for the tape's replay (graph_reuse.cpp)
 
 }  // namespace arenagrad

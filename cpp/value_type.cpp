@@ -69,7 +69,7 @@ PyMethodDef value_methods[] = {
     {"exp", unary_method<Op::Exp>, METH_NOARGS, "e**x; OverflowError past ~709.78."},
     {"log", unary_method<Op::Log>, METH_NOARGS, "Natural log; ValueError for x <= 0."},
     {"sigmoid", unary_method<Op::Sigmoid>, METH_NOARGS, "1 / (1 + e**-x), stable."},
-    {"backward", graph_method<backward>, METH_NOARGS,
+    {"backward", graph_method<backward_replayed>, METH_NOARGS,
      "Sets self.grad = 1 and accumulates (+=) d self / d node into every node below it, "
      "in reverse topological order, calling each custom node's _backward once. Iterative."},
     {"recompute", graph_method<recompute>, METH_NOARGS,

@@ -6,7 +6,8 @@ import math
 from ..cli import figure_file, output_file, positive_int
 from .graphs import SHAPES
 
-FAMILIES = ("floor", "op_by_op", "graphs", "training", "memory", "recycle", "higher_order")
+FAMILIES = ("floor", "op_by_op", "graphs", "training", "memory", "recycle", "higher_order",
+            "versus_torch")
 DEFAULT_SIZES = [1000, 10000, 100000, 1000000]
 QUICK_SIZES = [1000, 10000]
 # Every size is built in every shape; below this, some shape's graph is not what it describes.

@@ -1,7 +1,7 @@
 """The text report of ``python -m arenagrad bench``: the tables, with ratios reference/arenagrad
 and, for the backward pass, arenagrad/floor."""
 
-from . import higher_order
+from . import higher_order, versus_torch
 
 RECYCLE_LIMIT_NS = 15.0  # the layout requirement: backward after recycling stays <= 15 ns/node
 
@@ -138,6 +138,9 @@ def report(results, notes, args):
         out("")
 
     lines.extend(higher_order.report(results))
+    if "versus_torch" in results:
+        lines.extend(versus_torch.report(results, spread))
+        lines.append("")
     if "floor" in results and results["floor"]:
         f = results["floor"]
         out(f"floor: cpp/floor.cpp (arenagrad._floor) built with {f['compiler']}, {f['flags']}")

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-from . import floor, graphs, higher_order, memory, options, training
+from . import floor, graphs, higher_order, memory, options, training, versus_torch
 from .engines import ARENAGRAD, ENGINES, REFERENCE
 from .report import report
 from .timing import machine
@@ -107,6 +107,10 @@ def tasks(args, results, notes):
     if "higher_order" in args.families:
         yield "higher_order", lambda: results.__setitem__(
             "higher_order", higher_order.run(args.sizes, args.repeats))
+
+    if "versus_torch" in args.families:
+        yield "versus_torch", lambda: results.__setitem__(
+            "versus_torch", versus_torch.run(args.repeats))
 
 
 def load_average():
