@@ -10,10 +10,7 @@ constexpr std::size_t kWordsPerChunk = Arena::kChunkSize / 64;
 constexpr std::size_t kSummaryPerChunk = kWordsPerChunk / 64;
 }  // namespace
 
-Arena& arena() {
-  static Arena* const instance = new Arena();  // never destroyed [A6]
-  return *instance;
-}
+Arena* const detail::process_arena = new Arena();  // never destroyed [A6]
 
 namespace {
 // Room for `extra` more elements, growing geometrically; may throw std::bad_alloc.

@@ -202,8 +202,12 @@ class Arena {
   std::unordered_map<NodeId, std::vector<NodeId>> orders_;
 };
 
-// The process-wide arena [A6].
-Arena& arena();
+// The process-wide arena [A6]: made when the extension is loaded, before any entry point runs,
+// and never destroyed (Values may outlive interpreter teardown).
+namespace detail {
+extern Arena* const process_arena;
+}
+inline Arena& arena() { return *detail::process_arena; }
 
 // [A1] transient holds: Nodes this object holds one count on each, released when it dies (on
 // any exit, exceptions included) unless take() hands the counts on.

@@ -112,7 +112,7 @@ void forward(Arena& arena, const std::vector<NodeId>& stream, std::vector<double
         Node& m = arena.node(link[0]);
         Node& a = arena.node(link[1]);
         const double product = arena.node(m.operands.pair[0]).data * arena.node(m.operands.pair[1]).data;
-        saved.push_back(m.data);
+        saved.push_back(m.data);  // reserved by the caller: no reallocation
         m.data = product;
         acc = acc + product;
         saved.push_back(a.data);
