@@ -23,8 +23,7 @@ const std::vector<NodeId>& tape_of(Arena& arena, WalkScope& walk, NodeId root) {
 void recompute(Arena& arena, NodeId root) {
   WalkScope walk(arena);
   const std::vector<NodeId>& stream = tape_of(arena, walk, root);
-  std::vector<double>& saved = walk.values();  // [W2] values before, for errors
-  saved.reserve(stream.size());
+  tape::Saved saved{walk.buffer(stream.size())};  // [W2] values before, for errors
   try {
     tape::forward(arena, stream, saved);
   } catch (...) {

@@ -99,43 +99,51 @@ std::vector<NodeId> lower(Arena& arena, WalkScope& walk, NodeId root) {
   return stream;
 }
 
-void forward(Arena& arena, const std::vector<NodeId>& stream, std::vector<double>& saved) {
+void forward(Arena& arena, const std::vector<NodeId>& stream, Saved& saved) {
+  double* save = saved.values;
   Poll poll;
   std::vector<double> operands;
-  for (std::size_t i = 1 + leaf_count(stream); i < stream.size(); ++i) {
-    if (stream[i] & kDot) {
-      const std::size_t links = stream[i] & ~kDot;
-      poll.after(2 * links);
-      const NodeId* link = &stream[i + 1];
-      double acc = arena.node(arena.node(link[1]).operands.pair[0]).data;
-      for (std::size_t k = 0; k < links; ++k, link += 2) {
-        Node& m = arena.node(link[0]);
-        Node& a = arena.node(link[1]);
-        const double product = arena.node(m.operands.pair[0]).data * arena.node(m.operands.pair[1]).data;
-        saved.push_back(m.data);  // reserved by the caller: no reallocation
-        m.data = product;
-        acc = acc + product;
-        saved.push_back(a.data);
-        a.data = acc;
+  try {
+    for (std::size_t i = 1 + leaf_count(stream); i < stream.size(); ++i) {
+      if (stream[i] & kDot) {
+        const std::size_t links = stream[i] & ~kDot;
+        poll.after(2 * links);
+        const NodeId* link = &stream[i + 1];
+        double acc = arena.node(arena.node(link[1]).operands.pair[0]).data;
+        for (std::size_t k = 0; k < links; ++k, link += 2) {
+          Node& m = arena.node(link[0]);
+          Node& a = arena.node(link[1]);
+          const double product =
+              arena.node(m.operands.pair[0]).data * arena.node(m.operands.pair[1]).data;
+          *save++ = m.data;
+          m.data = product;
+          acc = acc + product;
+          *save++ = a.data;
+          a.data = acc;
+        }
+        i += 2 * links + 1;
+        continue;
       }
-      i += 2 * links + 1;
-      continue;
+      poll.after(1);
+      Node& n = arena.node(stream[i]);
+      if (n.flags & flag::kCustomBackward) throw CustomForwardUnknown{stream[i]};
+      if (n.op == Op::Custom) continue;  // built by hand: its data is an input
+      const double value = value_of(arena, n, operands);
+      *save++ = n.data;
+      n.data = value;
     }
-    poll.after(1);
-    Node& n = arena.node(stream[i]);
-    if (n.flags & flag::kCustomBackward) throw CustomForwardUnknown{stream[i]};
-    if (n.op == Op::Custom) continue;  // built by hand: its data is an input
-    const double value = value_of(arena, n, operands);
-    saved.push_back(n.data);
-    n.data = value;
+  } catch (...) {
+    saved.count = static_cast<std::size_t>(save - saved.values);
+    throw;
   }
+  saved.count = static_cast<std::size_t>(save - saved.values);
 }
 
-void restore(Arena& arena, const std::vector<NodeId>& stream, const std::vector<double>& saved) {
+void restore(Arena& arena, const std::vector<NodeId>& stream, const Saved& saved) {
   std::size_t next = 0;
   auto put_back = [&](NodeId id) {
-    if (next == saved.size()) return false;
-    arena.node(id).data = saved[next++];
+    if (next == saved.count) return false;
+    arena.node(id).data = saved.values[next++];
     return true;
   };
   for (std::size_t i = 1 + leaf_count(stream); i < stream.size(); ++i) {
@@ -180,8 +188,19 @@ void backward(Arena& arena, const std::vector<NodeId>& stream) {
 }
 
 void zero_grad(Arena& arena, const std::vector<NodeId>& stream) {
-  for (std::size_t i = 1; i < stream.size(); ++i)  // leaf ids and the links' ids; not the tags
-    if (!(stream[i] & kDot)) arena.node(stream[i]).grad = 0.0;
+  const NodeId* id = stream.data() + 1;
+  const NodeId* const end = stream.data() + stream.size();
+  for (const NodeId* const leaves_end = id + leaf_count(stream); id != leaves_end; ++id)
+    arena.node(*id).grad = 0.0;
+  while (id != end) {
+    if (!(*id & kDot)) {
+      arena.node(*id++).grad = 0.0;
+      continue;
+    }
+    const NodeId* const links_end = id + 1 + 2 * (*id & ~kDot);
+    for (++id; id != links_end; ++id) arena.node(*id).grad = 0.0;
+    ++id;  // the closing tag
+  }
 }
 
 }  // namespace arenagrad::tape

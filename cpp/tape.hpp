@@ -40,11 +40,17 @@ namespace arenagrad::tape {
 // The stream of `root`'s graph (walks it: call inside `walk`).
 std::vector<NodeId> lower(Arena& arena, WalkScope& walk, NodeId root);
 
+// The values forward() overwrote, in order: room for stream.size() of them.
+struct Saved {
+  double* values;
+  std::size_t count = 0;
+};
+
 // Forward values of every non-leaf node, in stream order. Throws what evaluate() throws, and
-// CustomForwardUnknown; `saved` receives each overwritten value in order, for restore().
-void forward(Arena& arena, const std::vector<NodeId>& stream, std::vector<double>& saved);
-// Puts back the values forward() overwrote before it threw (the first saved.size() writes).
-void restore(Arena& arena, const std::vector<NodeId>& stream, const std::vector<double>& saved);
+// CustomForwardUnknown; on return and on a throw, `saved` holds each value it overwrote.
+void forward(Arena& arena, const std::vector<NodeId>& stream, Saved& saved);
+// Puts back the values forward() overwrote before it threw.
+void restore(Arena& arena, const std::vector<NodeId>& stream, const Saved& saved);
 
 // micrograd's chain rule over the stream from its end; the root's grad must be set.
 void backward(Arena& arena, const std::vector<NodeId>& stream);

@@ -1,5 +1,6 @@
 #include "walk.hpp"
 
+#include <memory>
 #include <thread>
 
 namespace arenagrad {
@@ -13,6 +14,8 @@ std::thread::id walker;
 struct Scratch {
   std::vector<NodeId> stack, order;
   std::vector<double> values, operand_values;
+  std::unique_ptr<double[]> buffer;  // buffer_size doubles, uninitialized
+  std::size_t buffer_size = 0;
 };
 Scratch scratch;
 
@@ -43,12 +46,22 @@ std::vector<NodeId>& WalkScope::stack() { return cleared(scratch.stack); }
 std::vector<NodeId>& WalkScope::order() { return cleared(scratch.order); }
 std::vector<double>& WalkScope::values() { return cleared(scratch.values); }
 std::vector<double>& WalkScope::operand_values() { return cleared(scratch.operand_values); }
+double* WalkScope::buffer(std::size_t n) {
+  if (scratch.buffer_size < n) {
+    scratch.buffer.reset();
+    scratch.buffer_size = 0;
+    scratch.buffer.reset(new double[n]);  // may throw std::bad_alloc: nothing written yet
+    scratch.buffer_size = n;
+  }
+  return scratch.buffer.get();
+}
 
 void WalkScope::release_scratch() { scratch = Scratch{}; }
 
 std::size_t WalkScope::scratch_bytes() {
   return (scratch.stack.capacity() + scratch.order.capacity()) * sizeof(NodeId) +
-         (scratch.values.capacity() + scratch.operand_values.capacity()) * sizeof(double);
+         (scratch.values.capacity() + scratch.operand_values.capacity() + scratch.buffer_size) *
+             sizeof(double);
 }
 
 namespace walk {

@@ -41,6 +41,8 @@ class WalkScope {
   std::vector<NodeId>& order();
   std::vector<double>& values();
   std::vector<double>& operand_values();
+  // Room for `n` doubles, uninitialized (no clearing: for a pass that writes before it reads).
+  double* buffer(std::size_t n);
 
   // Returns the scratch buffers' memory to the system; bytes they hold now.
   static void release_scratch();
