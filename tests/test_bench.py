@@ -129,3 +129,24 @@ def test_bench_higher_order_figures_positive(quick_results):
         for key in ("backward_copy_ns_per_node", "grad_ns_per_node",
                     "grad_create_graph_ns_per_node"):
             assert positive(entry[key]), (shape, key)
+
+
+def test_bench_versus_torch_figures_positive(quick_results):
+    entry = quick_results["versus_torch"]
+    for key in ("reuse", "rebuild"):
+        assert positive(entry[key]["ms_per_step"]), key
+    assert positive(entry["acc_values"]["ns_per_op"]) and positive(entry["acc_floats"]["ns_per_op"])
+    torch = entry["torch"]  # measured when torch is installed, else None
+    try:
+        import torch as _  # noqa: F401
+    except ImportError:
+        assert torch is None
+    else:
+        assert positive(torch["ms_per_step"])
+
+
+def test_bench_versus_torch_report_names_each_goal(quick_results):
+    from arenagrad.bench import report
+    from arenagrad.bench.versus_torch import report as versus_report
+    lines = "\n".join(versus_report(quick_results, report.spread))
+    assert "goal <= 0.5x" in lines and "goal <= 1.5x" in lines and "goal <= 1.6x" in lines
