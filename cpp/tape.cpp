@@ -21,16 +21,31 @@ bool is_link(const Arena& arena, const std::vector<NodeId>& inner, std::size_t i
   return m.op == Op::Mul && a.op == Op::Add && a.operands.pair[1] == inner[i];
 }
 
+// True when link inner[j], inner[j+1] may join a run whose Adds carry `epoch` in their marks:
+// it continues the run, and its Mul reads no Add of the run. backward() keeps each Add's grad
+// in a register from the store to the next link's use, which such a read would make stale.
+bool extends(Arena& arena, const std::vector<NodeId>& inner, std::size_t j, std::uint16_t epoch) {
+  if (!is_link(arena, inner, j) || arena.node(inner[j + 1]).operands.pair[0] != inner[j - 1])
+    return false;
+  const Node& m = arena.node(inner[j]);
+  return arena.node(m.operands.pair[0]).mark != epoch && arena.node(m.operands.pair[1]).mark != epoch;
+}
+
 // Appends the non-leaf nodes, fusing each maximal run of links into one kDot instruction.
-void emit(const Arena& arena, const std::vector<NodeId>& inner, std::vector<NodeId>& stream) {
+void emit(Arena& arena, std::uint16_t epoch, const std::vector<NodeId>& inner,
+          std::vector<NodeId>& stream) {
   for (std::size_t i = 0; i < inner.size();) {
     if (!is_link(arena, inner, i)) {
       stream.push_back(inner[i++]);
       continue;
     }
+    arena.node(inner[i + 1]).mark = epoch;  // the run's Adds carry `epoch` while it grows
     std::size_t j = i + 2;  // the run is inner[i, j)
-    while (is_link(arena, inner, j) && arena.node(inner[j + 1]).operands.pair[0] == inner[j - 1])
+    while (extends(arena, inner, j, epoch)) {
+      arena.node(inner[j + 1]).mark = epoch;
       j += 2;
+    }
+    for (std::size_t k = i + 1; k < j; k += 2) arena.node(inner[k]).mark = 0;  // no epoch is 0
     const NodeId tag = kDot | static_cast<NodeId>((j - i) / 2);
     stream.push_back(tag);
     stream.insert(stream.end(), inner.begin() + static_cast<std::ptrdiff_t>(i),
@@ -95,7 +110,7 @@ std::vector<NodeId> lower(Arena& arena, WalkScope& walk, NodeId root) {
   stream.reserve(1 + order.size() + inner.size() / 8);
   stream.push_back(static_cast<NodeId>(leaves.size()));
   stream.insert(stream.end(), leaves.begin(), leaves.end());
-  emit(arena, inner, stream);
+  emit(arena, walk.new_epoch(), inner, stream);
   return stream;
 }
 
@@ -168,21 +183,26 @@ void backward(Arena& arena, const std::vector<NodeId>& stream) {
       propagate(arena, arena.node(stream[i]));
       continue;
     }
-    // The links from the last: a_k, then m_k, as propagate() would take them one by one.
+    // The links from the last: a_k, then m_k, as propagate() would take them one by one. The
+    // grad of a_k-1 stays in `g` from its store to its use: nothing in between writes it
+    // (extends(): no Mul of the run reads an Add of the run).
     const std::size_t links = stream[i] & ~kDot;
     poll.after(2 * links);
     i -= 2 * links + 1;  // the opening tag
+    double g = arena.node(stream[i + 2 * links]).grad;
     for (std::size_t k = links; k-- > 0;) {
       const Node& a = arena.node(stream[i + 2 + 2 * k]);
       Node& m = arena.node(stream[i + 1 + 2 * k]);
-      const double g = a.grad;
-      arena.node(a.operands.pair[0]).grad += 1.0 * g;
-      m.grad += 1.0 * g;
-      const double gm = m.grad;
+      Node& before = arena.node(a.operands.pair[0]);
+      const double g_before = before.grad + 1.0 * g;
+      before.grad = g_before;
+      const double gm = m.grad + 1.0 * g;
+      m.grad = gm;
       Node& w = arena.node(m.operands.pair[0]);
       w.grad += arena.node(m.operands.pair[1]).data * gm;
       Node& x = arena.node(m.operands.pair[1]);
       x.grad += w.data * gm;
+      g = g_before;
     }
   }
 }
