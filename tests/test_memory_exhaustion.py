@@ -241,3 +241,30 @@ def test_first_zero_grad_out_of_memory_caches_nothing():
         print(y.grad, a.grad)
     """)
     assert out.split() == ["MemoryError", "0.0", "0.0"]
+
+
+@capped
+def test_replay_out_of_memory_changes_nothing():
+    """The tape's recompute() needs room to save the values it overwrites: when there is none,
+    MemoryError before any value changes, and the next call works."""
+    out = run_capped("""
+        import arenagrad
+        from arenagrad.engine import Value
+        a = Value(0.5); y = a
+        for _ in range(3_000_000):
+            y = y * 1.0
+        y.zero_grad()           # lowers the tape (12 MB)
+        arenagrad.trim()        # and gives the walks' scratch back
+        a.data = 2.0
+        failed = False
+        cap(4)
+        try:
+            y.recompute()       # its saved values need 24 MB
+        except MemoryError:
+            failed = True
+        uncap()
+        print("MemoryError" if failed else "no error", y.data)
+        y.recompute()
+        print(y.data)
+    """)
+    assert out.split() == ["MemoryError", "0.5", "2.0"]

@@ -241,3 +241,32 @@ def test_failing_replay_restores_every_value():
     with pytest.raises(ValueError):
         root.recompute()
     assert (h.data, root.data) == (13.0, Value(13.0).log().data)
+
+
+def test_two_threads_replaying_their_own_graphs_get_the_sequential_numbers():
+    import threading
+    X, y = make_moons(30, 0.1, seed=3)
+
+    def train(seed, steps, out):
+        random.seed(seed)
+        model = MLP(2, [8, 8, 1])
+        graph, _ = demo_loss(model, X, y, Value)
+        for k in range(steps):
+            graph.recompute()
+            graph.zero_grad()
+            graph.backward()
+            for p in model.parameters():
+                p.data -= 0.1 * p.grad
+        out.append((graph.data.hex(), all_parameters_bits(model)))
+
+    sequential = []
+    for seed in (1, 2):
+        train(seed, 40, sequential)
+    threaded = [[], []]
+    threads = [threading.Thread(target=train, args=(seed, 40, threaded[i]))
+               for i, seed in enumerate((1, 2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [threaded[0][0], threaded[1][0]] == sequential
