@@ -47,7 +47,7 @@ NodeId clone_node(const Node& n, NodeId self, const NodeId* operands, std::size_
       a.add_operand(id, operands[i]);
     }
   }
-  if (const Annotation* note = a.annotation(self)) a.annotate(id) = *note;  // held: may throw
+  if (const Annotation* note = annotations().find(self)) annotations().annotate(id) = *note;  // held: may throw
   return id;
 }
 
@@ -172,8 +172,8 @@ PyObject* copy_method(PyObject* self, PyObject*) {
     a.acquire(id);
     holds.nodes.push_back(id);
     a.node(id).grad = n.grad;
-    const Annotation* note = a.annotation(id_of(self));
-    if (note && !note->label.empty()) a.annotate(id).label = note->label;
+    const Annotation* note = annotations().find(id_of(self));
+    if (note && !note->label.empty()) annotations().annotate(id).label = note->label;
     copy = attach_new(Py_TYPE(self), id);
   } catch (...) {
     set_python_error();
@@ -203,7 +203,7 @@ PyObject* reduce_method(PyObject* self, PyObject*) {
                     "pickle Value(v.data) or the model's state_dict() instead");
     return nullptr;
   }
-  const Annotation* note = arena().annotation(id_of(self));
+  const Annotation* note = annotations().find(id_of(self));
   static const std::string empty;
   PyObject* label = text(note ? note->label : empty);
   PyObject* op = text(note ? note->op : empty);
@@ -244,9 +244,9 @@ PyObject* setstate_method(PyObject* self, PyObject* state) {
   if (dict != Py_None && put_dict(self, dict) < 0) return nullptr;
   const NodeId id = id_of(self);
   try {
-    if (label_size > 0) arena().annotate(id).label.assign(label_text, label_size);
+    if (label_size > 0) annotations().annotate(id).label.assign(label_text, label_size);
     if (op_size > 0 && arena().node(id).op == Op::Leaf)
-      arena().annotate(id).op.assign(op_text, op_size);
+      annotations().annotate(id).op.assign(op_text, op_size);
   } catch (...) {
     set_python_error();
     return nullptr;

@@ -3,7 +3,9 @@
 
 #include <vector>
 
+#include "annotations.hpp"
 #include "arena.hpp"
+#include "python_boundary.hpp"
 #include "value_type.hpp"
 
 namespace arenagrad::python {
