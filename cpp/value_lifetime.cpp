@@ -161,6 +161,15 @@ int value_clear(PyObject* self) {
   return 0;
 }
 
+// Weak references die with the handle, even when its Node and state live on ([V2]).
+void clear_weakrefs(PyObject* self) {
+#if PY_VERSION_HEX < 0x030C0000
+  if (as_value(self)->weaklist) PyObject_ClearWeakRefs(self);
+#else
+  PyObject_ClearWeakRefs(self);
+#endif
+}
+
 void value_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   PyObject_GC_UnTrack(self);
@@ -168,11 +177,7 @@ void value_dealloc(PyObject* self) {
   if (type == ValueType && !plain->has_state && !plain->backward && !plain->detached) {
     // The common case, a plain Value with no Python state: nothing to keep, and no recursion
     // guard (freeing a graph is iterative; Python code runs only from stateful handles' state).
-#if PY_VERSION_HEX < 0x030C0000
-    if (plain->weaklist) PyObject_ClearWeakRefs(self);
-#else
-    PyObject_ClearWeakRefs(self);
-#endif
+    clear_weakrefs(self);
     const NodeId id = plain->id;
     arena().node(id).handle = nullptr;
     free_plain(self);
@@ -182,11 +187,7 @@ void value_dealloc(PyObject* self) {
   }
   Py_TRASHCAN_BEGIN(self, value_dealloc)
   PyValue* v = as_value(self);
-#if PY_VERSION_HEX < 0x030C0000
-  if (v->weaklist) PyObject_ClearWeakRefs(self);
-#else
-  PyObject_ClearWeakRefs(self);
-#endif
+  clear_weakrefs(self);
   const NodeId id = v->id;
   const bool attached = !v->detached;
   if (attached) {

@@ -9,6 +9,9 @@ import importlib
 import math
 import os
 import random
+import signal
+import threading
+import time
 import warnings
 
 import pytest
@@ -178,3 +181,21 @@ def reachable(roots):
             seen.add(v)
             stack.extend(v._prev)
     return seen
+
+
+def ctrl_c_during(step, delay):
+    """Calls step() again and again while a Timer sends SIGINT `delay` s in (as Ctrl-C would):
+    True once KeyboardInterrupt is raised, False if none came within 60 s. The caller installs
+    signal.default_int_handler (main thread, POSIX)."""
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
+    deadline = time.monotonic() + 60
+    timer.start()
+    try:
+        while time.monotonic() < deadline:
+            step()
+    except KeyboardInterrupt:
+        return True
+    finally:
+        timer.cancel()
+        timer.join()
+    return False
