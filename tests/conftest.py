@@ -15,7 +15,8 @@ import time
 import warnings
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
 
 from arenagrad.demo import max_margin_loss
 
@@ -199,3 +200,11 @@ def ctrl_c_during(step, delay):
         timer.cancel()
         timer.join()
     return False
+
+
+def run_lockstep(machine, max_examples, steps):
+    """Runs a state machine that keeps the two engines in lockstep: the same examples every run
+    (derandomized), no deadline (a step may build a large graph)."""
+    run_state_machine_as_test(machine, settings=settings(
+        max_examples=max_examples, stateful_step_count=steps, deadline=None, derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
