@@ -27,7 +27,8 @@ struct Holds {
 NodeId clone_node(const Node& n, NodeId self, const NodeId* operands, std::size_t count,
                   Holds& holds) {
   Arena& a = arena();
-  holds.nodes.reserve(holds.nodes.size() + 1);
+  if (holds.nodes.size() == holds.nodes.capacity())  // room first: push_back cannot throw below
+    holds.nodes.reserve(2 * holds.nodes.size() + 16);  // geometric: reserve(size + 1) was O(n^2)
   std::unique_ptr<NodeId[]> many = is_nary(n.op) ? Arena::new_operands(count) : nullptr;
   const NodeId id = a.allocate(n.data);  // [A5]: the last allocation before the Node is held
   a.acquire(id);
@@ -47,7 +48,8 @@ NodeId clone_node(const Node& n, NodeId self, const NodeId* operands, std::size_
       a.add_operand(id, operands[i]);
     }
   }
-  if (const Annotation* note = annotations().find(self)) annotations().annotate(id) = *note;  // held: may throw
+  if (const Annotation* note = annotations().find(self))  // `id` is held: this may throw
+    annotations().annotate(id) = *note;
   return id;
 }
 

@@ -33,8 +33,8 @@ bool build(PyObject* args, PyObject* kwargs, NodeId& out) {
   if (!op_text) return false;
   try {
     // `children` holds them until the new node does [P2]: an iterator's items may be temporaries.
-    const Items children = child_values ? Items(child_values, "_children must be an iterable of Values")
-                                        : Items();
+    const Items children =
+        child_values ? Items(child_values, "_children must be an iterable of Values") : Items();
     std::vector<NodeId> ids;
     for (Py_ssize_t i = 0; i < children.size(); ++i) {
       if (!is_value(children[i])) {
