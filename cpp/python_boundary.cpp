@@ -127,11 +127,7 @@ int read_number(PyObject* obj, double& out, bool& is_int) {
   return 1;
 }
 
-Read read_operand(PyObject* obj, Operand& out) {
-  if (is_value(obj)) {
-    out = Operand::of(id_of(obj));
-    return Read::Ok;
-  }
+Read read_other_operand(PyObject* obj, Operand& out) {
   double x;
   bool is_int;
   switch (read_number(obj, x, is_int)) {

@@ -36,7 +36,19 @@ int read_number(PyObject* obj, double& out, bool& is_int);
 // An operand of an operator [P3]: Ok, NotANumber (no error set: the slot returns
 // NotImplemented), or Error (a Python error set).
 enum class Read { Ok, NotANumber, Error };
-Read read_operand(PyObject* obj, Operand& out);
+Read read_other_operand(PyObject* obj, Operand& out);  // neither a Value nor a float
+// Inline: every operator reads two operands, most often Values and floats.
+inline Read read_operand(PyObject* obj, Operand& out) {
+  if (is_value(obj)) {
+    out = Operand::of(id_of(obj));
+    return Read::Ok;
+  }
+  if (PyFloat_CheckExact(obj)) {
+    out = Operand::number(PyFloat_AS_DOUBLE(obj));
+    return Read::Ok;
+  }
+  return read_other_operand(obj, out);
+}
 
 // [P2] The items of an iterable, kept alive while this object lives.
 class Items {
