@@ -83,11 +83,10 @@ void Arena::free_graph(NodeId id) {
       operand_array_bytes_ -= (n.operands.many[0] + std::size_t{1}) * sizeof(NodeId);
       delete[] n.operands.many;
     }
-    if (n.flags & (flag::kAnnotated | flag::kCachedOrder | flag::kOutOfOrder | flag::kPythonState)) {
-      if (n.flags & flag::kAnnotated) annotations_.erase(dead);
+    if (n.flags & (flag::kObserved | flag::kCachedOrder | flag::kOutOfOrder)) {
       if (n.flags & flag::kCachedOrder) orders_.erase(dead);
       if (n.flags & flag::kOutOfOrder) --out_of_order_;
-      if (n.flags & flag::kPythonState) drop_python_state(dead);
+      if ((n.flags & flag::kObserved) && freed_) freed_(dead, n.flags);  // [A7]
     }
     n.op = Op::Leaf;
     n.flags = 0;
@@ -102,16 +101,6 @@ std::uint16_t Arena::begin_walk() {
     walk_epoch_ = 1;
   }
   return walk_epoch_;
-}
-
-const Annotation* Arena::annotation(NodeId id) const {
-  if (!(node(id).flags & flag::kAnnotated)) return nullptr;
-  return &annotations_.at(id);
-}
-
-Annotation& Arena::annotate(NodeId id) {
-  node(id).flags |= flag::kAnnotated;
-  return annotations_[id];
 }
 
 const std::vector<NodeId>* Arena::cached_order(NodeId root) const {

@@ -31,12 +31,18 @@
 //      thread at a time; Python code (and with it another thread) can run only where a walk
 //      polls for signals (walk.hpp [W1]). The Arena is a process-wide object that is never
 //      destroyed, so Values freed late at interpreter exit still find it.
+// [A7] Observer. The Arena keeps no state but its own: what others keep for a Node (its label
+//      and `_op` text, annotations.hpp; its Python state, value_type.hpp [V2]) they flag with a
+//      bit of flag::kObserved. When a Node with such a flag is freed, free_graph calls the one
+//      installed observer with its id and flags, once, after its operands went on the worklist
+//      and before its slot is reused (its data and grad are still readable). The observer
+//      must not allocate without bound; it may run Python code and so re-enter free_graph,
+//      which [A2] allows.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -63,12 +69,6 @@ inline OperandSpan operands_of(const Node& n, int arity) {
 }
 inline OperandSpan visible_operands(const Node& n) { return operands_of(n, visible_arity(n.op)); }
 inline OperandSpan owned_operands(const Node& n) { return operands_of(n, owned_arity(n.op)); }
-
-// What a few Nodes carry beyond the struct: a label, or a hand-written `_op`.
-struct Annotation {
-  std::string label;
-  std::string op;
-};
 
 struct MemoryStats {
   std::size_t live_nodes;
@@ -135,9 +135,6 @@ class Arena {
     if (--node(id).refs == 0) free_graph(id);
   }
 
-  const Annotation* annotation(NodeId id) const;
-  Annotation& annotate(NodeId id);
-
   // Topological order of the graph under `root`, cached while `root` lives ([A1]: a live root
   // keeps its whole graph alive and a Node's operands never change, so the order stays valid).
   // All or nothing: an order is stored only once it is complete (graph_reuse.cpp).
@@ -147,12 +144,9 @@ class Arena {
   // An epoch that no Node's `mark` holds yet; used by walks only (walk.hpp [W1]).
   std::uint16_t begin_walk();
 
-  // Installed by value_type.cpp (the arena knows no Python): free_graph calls drop_python_state
-  // for a dying Node with flag::kPythonState (it may run arbitrary Python, re-entering
-  // free_graph: [A2]); propagate() calls custom_backward for an Op::Custom Node (its `_backward`
-  // closure, if any).
-  void (*drop_python_state)(NodeId) = nullptr;
-  void (*custom_backward)(Arena&, const Node&) = nullptr;
+  // [A7] The one observer of freeing, installed once (value_state.cpp); nullptr: none.
+  using FreedObserver = void (*)(NodeId id, std::uint8_t flags);
+  void set_freed_observer(FreedObserver observer) { freed_ = observer; }
 
   // A Leaf held for good by the engine itself (value_state.cpp's tombstone): not counted by
   // live_nodes(), which counts what users' Values keep alive.
@@ -198,7 +192,7 @@ class Arena {
   std::size_t out_of_order_ = 0;
   std::size_t operand_array_bytes_ = 0;
   std::size_t fail_countdown_ = 0;
-  std::unordered_map<NodeId, Annotation> annotations_;
+  FreedObserver freed_ = nullptr;  // [A7]
   std::unordered_map<NodeId, std::vector<NodeId>> orders_;
 };
 

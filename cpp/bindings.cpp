@@ -12,6 +12,7 @@
 #include "grad.hpp"
 #include "mlp.hpp"
 #include "ops.hpp"
+#include "python_boundary.hpp"
 #include "value_type.hpp"
 #include "walk.hpp"
 
@@ -20,58 +21,25 @@ using namespace arenagrad;
 
 namespace {
 
-// Reads an iterable of Values and numbers without allocating nodes, so that a bad element
-// leaves the arena unchanged [A5]. The Values are appended to `keep`: an iterator's items may
-// be temporaries (a generator's `x*x`) whose Nodes must outlive the read.
-std::vector<Operand> read_operands(const py::iterable& items, std::vector<py::object>& keep) {
-  std::vector<Operand> operands;
-  for (py::handle item : items) {
-    if (python::is_value(item.ptr())) {
-      keep.push_back(py::reinterpret_borrow<py::object>(item));
-      operands.push_back(Operand::of(python::id_of(item.ptr())));
-      continue;
-    }
-    double x;
-    bool is_int;
-    const int read = python::read_number(item.ptr(), x, is_int);
-    if (read < 0) throw py::error_already_set();
-    if (read == 0)
-      throw py::type_error(std::string("expected Values or real numbers, not '") +
-                           Py_TYPE(item.ptr())->tp_name + "'");
-    operands.push_back(Operand::number(x, is_int));
-  }
-  return operands;
-}
-
 // The handle of `id` (python::wrap), or the Python error it set.
 py::object wrap_node(NodeId id) {
   PyObject* value = python::wrap(id);
-  if (!value) throw py::error_already_set();
+  if (!value) throw python::PythonError{};
   return py::reinterpret_steal<py::object>(value);
 }
 
-py::object sum_values(const py::iterable& items) {
-  // `keep` holds every operand (constants become leaves) until the Sum node owns them.
-  std::vector<py::object> keep;
-  std::vector<Operand> operands = read_operands(items, keep);
-  Arena& a = arena();
-  std::vector<NodeId> ids;
-  for (const Operand& x : operands) {
-    if (x.is_constant) {
-      keep.push_back(wrap_node(leaf(a, x.constant)));
-      ids.push_back(python::id_of(keep.back().ptr()));
-    } else {
-      ids.push_back(x.id);
-    }
-  }
-  return wrap_node(sum(a, ids.data(), ids.size()));
-}
-
-// Nodes for a Network's input: Values as they are, numbers as new constant leaves, each held.
-void hold_inputs(const std::vector<Operand>& operands, HeldNodes& held) {
+// Nodes for operands: Values as they are, numbers as new constant leaves, each held [A1].
+void hold_operands(const std::vector<Operand>& operands, HeldNodes& held) {
   Arena& a = arena();
   held.reserve(operands.size());
   for (const Operand& x : operands) held.hold(x.is_constant ? leaf(a, x.constant) : x.id);
+}
+
+py::object sum_values(const py::iterable& values) {
+  const python::Items items(values.ptr(), "values must be iterable");  // [P2]
+  HeldNodes operands(arena());  // until the Sum node holds them
+  hold_operands(python::read_operands(items), operands);
+  return wrap_node(sum(arena(), operands.ids().data(), operands.ids().size()));
 }
 
 // A numpy array of real numbers: complex input is a TypeError, never silently truncated.
@@ -82,12 +50,12 @@ void check_real_array(py::handle x, const char* what) {
 }
 
 // micrograd's input `x`: a list or tuple of floats or Values, a 1-D numpy array, or a single
-// Value or number (what a one-neuron Layer returns).
-// The Values read are appended to `keep`.
-std::vector<Operand> read_input(py::handle x, std::vector<py::object>& keep) {
+// Value or number (what a one-neuron Layer returns). `items` keeps the Values read [P2].
+std::vector<Operand> read_input(py::handle x, python::Items& items) {
   std::vector<Operand> operands;
   if (python::is_value(x.ptr()) || PyFloat_Check(x.ptr()) || PyLong_Check(x.ptr())) {
-    operands = read_operands(py::make_tuple(x), keep);
+    items = python::Items(py::make_tuple(x).ptr(), "");
+    operands = python::read_operands(items);
   } else if (py::isinstance<py::array>(x)) {
     check_real_array(x, "x");
     auto array = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(x);
@@ -97,7 +65,8 @@ std::vector<Operand> read_input(py::handle x, std::vector<py::object>& keep) {
                             std::to_string(array.ndim()) + " dimensions");
     for (py::ssize_t i = 0; i < array.shape(0); ++i) operands.push_back(Operand::number(array.at(i)));
   } else if (py::isinstance<py::list>(x) || py::isinstance<py::tuple>(x)) {
-    operands = read_operands(py::reinterpret_borrow<py::iterable>(x), keep);
+    items = python::Items(x.ptr(), "");
+    operands = python::read_operands(items);
   } else {
     throw py::type_error(std::string("x must be a list or tuple of numbers or Values, or a 1-D "
                                      "numpy array, not '") + Py_TYPE(x.ptr())->tp_name + "'");
@@ -177,14 +146,14 @@ class CompiledNetwork {
   // One sample through the network: a Value when the last layer has one neuron, else a list.
   py::object call(py::handle x) const {
     if (!net_) throw StaleNetwork{};
-    std::vector<py::object> keep;
-    const std::vector<Operand> operands = read_input(x, keep);
+    python::Items items;
+    const std::vector<Operand> operands = read_input(x, items);
     if (!fresh()) throw StaleNetwork{};  // checked after reading x: that can run Python code
     if (operands.size() != net_->nin())
       throw py::value_error("expected " + std::to_string(net_->nin()) + " inputs, got " +
                             std::to_string(operands.size()));
     HeldNodes inputs(arena());
-    hold_inputs(operands, inputs);
+    hold_operands(operands, inputs);
     const HeldNodes outputs(arena(), net_->forward(inputs.ids()));
     py::list values;
     for (NodeId id : outputs.ids()) values.append(wrap_node(id));
@@ -246,42 +215,26 @@ void run_in_poll(std::size_t n, py::object fn) {  // n == 0: cancel a pending in
 }
 
 // arenagrad.grad: Values in, Values out (one Value for a Value, a list for an iterable); the
-// walk is grad.cpp's. `keep` holds the inputs: a poll during the walk may run Python.
+// walk is grad.cpp's. `items` keeps the inputs [P2]: a poll during the walk may run Python.
 py::object grad_values(py::handle output, py::handle inputs, bool create_graph) {
   if (!python::is_value(output.ptr()))
     throw py::type_error(std::string("grad() output must be an arenagrad Value, not '") +
                          Py_TYPE(output.ptr())->tp_name + "'");
   const bool single = python::is_value(inputs.ptr());
-  std::vector<py::object> keep;
-  std::vector<NodeId> ids;
   if (!single && !py::isinstance<py::iterable>(inputs))
     throw py::type_error(std::string("grad() inputs must be a Value or an iterable of Values, "
                                      "not '") + Py_TYPE(inputs.ptr())->tp_name + "'");
-  const py::iterable items = single ? py::iterable(py::make_tuple(inputs))
-                                    : py::reinterpret_borrow<py::iterable>(inputs);
-  for (py::handle v : items) {
-    if (!python::is_value(v.ptr()))
+  const python::Items items(single ? py::make_tuple(inputs).ptr() : inputs.ptr(), "");
+  std::vector<NodeId> ids;
+  for (Py_ssize_t i = 0; i < items.size(); ++i) {
+    if (!python::is_value(items[i]))
       throw py::type_error(std::string("grad() inputs must be arenagrad Values, not '") +
-                           Py_TYPE(v.ptr())->tp_name + "'");
-    keep.push_back(py::reinterpret_borrow<py::object>(v));
-    ids.push_back(python::id_of(v.ptr()));
+                           Py_TYPE(items[i])->tp_name + "'");
+    ids.push_back(python::id_of(items[i]));
   }
-  HeldNodes results = [&] {
-    try {
-      return grad(arena(), python::id_of(output.ptr()), ids, create_graph);
-    } catch (const NotDifferentiable& e) {
-      throw py::type_error(e.message);
-    } catch (...) {
-      python::set_python_error();
-      throw py::error_already_set();
-    }
-  }();
+  const HeldNodes results = grad(arena(), python::id_of(output.ptr()), ids, create_graph);
   py::list values;
-  for (NodeId id : results.ids()) {
-    PyObject* value = python::wrap(id);  // takes its own count; `results` drops ours
-    if (!value) throw py::error_already_set();
-    values.append(py::reinterpret_steal<py::object>(value));
-  }
+  for (NodeId id : results.ids()) values.append(wrap_node(id));  // `results` drops our counts
   if (single) return values[0];
   return std::move(values);
 }
@@ -330,19 +283,15 @@ PYBIND11_MODULE(_core, m) {
   m.def("_enter_no_grad", &grad_mode::enter_no_grad);
   m.def("_exit_no_grad", &grad_mode::exit_no_grad);
 
-  // The engine's exceptions, for functions bound here (value_type.cpp maps its own).
+  // The engine's exceptions, for functions bound here (python_boundary.hpp [P1]); StaleNetwork
+  // is this file's own.
+  python::register_error_translator();
   static py::exception<StaleNetwork> stale(m, "StaleNetwork");
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const StaleNetwork&) {
       PyErr_SetString(stale.ptr(), "the module's structure changed: rebuild its network");
-    } catch (const NestedWalk&) {
-      python::set_python_error();
-    } catch (const Interrupted&) {
-      python::set_python_error();
-    } catch (const ArithmeticFault&) {
-      python::set_python_error();
     }
   });
 

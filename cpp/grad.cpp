@@ -7,6 +7,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "annotations.hpp"
 #include "backward.hpp"
 #include "grad_mode.hpp"
 #include "ops.hpp"
@@ -19,9 +20,8 @@ namespace {
 // The one place that meets a node with no engine derivative. A Custom node's derivative, if any,
 // is a Python `_backward` closure: it writes into .grad, which grad() must not touch, and it is
 // no engine op, so create_graph could not record it either.
-[[noreturn]] void through_custom(const Arena& arena, NodeId id) {
-  const Annotation* note = arena.annotation(id);
-  const std::string op = note ? note->op : std::string();
+[[noreturn]] void through_custom(const Arena&, NodeId id) {
+  const std::string op = annotations().op_text(id);
   throw NotDifferentiable{"grad() cannot differentiate through the Value with _op '" + op +
                           "': it was built by hand as Value(data, _children, _op) and has no "
                           "derivative made of engine operations"};

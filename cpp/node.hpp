@@ -31,23 +31,25 @@ union Operands {
 };
 
 namespace flag {
-inline constexpr std::uint8_t kAnnotated = 2;    // has an entry in Arena::annotations_
+inline constexpr std::uint8_t kAnnotated = 2;    // has an entry in annotations.hpp's table
 inline constexpr std::uint8_t kIntConstant = 4;  // a constant leaf written as an int (`a ** 2`)
 inline constexpr std::uint8_t kCachedOrder = 8;  // has an entry in Arena::orders_
 inline constexpr std::uint8_t kOutOfOrder = 16;  // some operand's id is not below this Node's
 inline constexpr std::uint8_t kPythonState = 32;  // Python state kept for it (value_type.hpp [V2])
 inline constexpr std::uint8_t kCustomBackward = 64;  // a Python `_backward` closure is attached
+// State kept outside the Arena: freeing such a Node tells the Arena's observer (arena.hpp [A7]).
+inline constexpr std::uint8_t kObserved = kAnnotated | kPythonState;
 }  // namespace flag
 
 struct Node {
   double data;
   double grad;
   Operands operands;
-  void* handle;         // borrowed pointer to this Node's Python Value, or nullptr (value_type.cpp)
+  void* handle;         // borrowed: this Node's Python Value, or nullptr (value_type.hpp [V1])
   std::uint32_t refs;   // arena.hpp [A1]
   Op op;
   std::uint8_t flags;
-  std::uint16_t mark;   // == Arena::walk_epoch() while a walk has visited it (backward.cpp)
+  std::uint16_t mark;   // == the running walk's epoch once it has visited it (walk.hpp [W1])
 };
 static_assert(sizeof(Node) == 40, "Node is the unit of the arena's memory budget");
 

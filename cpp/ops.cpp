@@ -3,6 +3,8 @@
 #include <memory>
 #include <utility>
 
+#include "annotations.hpp"
+
 namespace arenagrad {
 
 namespace {
@@ -61,7 +63,7 @@ double evaluate(Op op, const double* x, std::size_t n) {
   switch (op) {
     case Op::Leaf:
     case Op::Custom:
-      return x[0];  // unchanged: the caller passes the node's own data
+      break;  // no forward rule: never passed (see the declaration)
     case Op::Add: return x[0] + x[1];
     case Op::Mul: return x[0] * x[1];
     case Op::PowConst:
@@ -150,7 +152,7 @@ NodeId custom(Arena& arena, double data, const NodeId* children, std::size_t n, 
   const NodeId id = with_operands ? nary(arena, Op::Custom, data, children, n) : leaf(arena, data);
   if (op.empty()) return id;
   try {
-    arena.annotate(id).op = std::move(op);
+    annotations().annotate(id).op = std::move(op);
   } catch (...) {
     arena.discard_if_unheld(id);
     throw;

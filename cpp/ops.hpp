@@ -7,6 +7,7 @@
 #include <string>
 
 #include "arena.hpp"
+#include "custom_backward.hpp"
 #include "grad_mode.hpp"
 
 namespace arenagrad {
@@ -36,6 +37,7 @@ struct Operand {
 double python_pow(double base, double exponent);
 
 // Forward value of `op` from operand values, with Python's errors. Used to build and recompute.
+// `op` is neither Leaf nor Custom (their data is an input, not computed).
 double evaluate(Op op, const double* x, std::size_t n);
 
 // Records a unary (b unused) or binary op whose value is already computed and valid [A5].
@@ -144,7 +146,7 @@ __attribute__((always_inline))
 #endif
 inline void propagate(Arena& arena, const Node& out) {
   if (out.op == Op::Custom) {  // the user's `_backward` closure, if any (value_state.cpp)
-    if (arena.custom_backward) arena.custom_backward(arena, out);
+    CustomBackward::run(out);
     return;
   }
   const double g = out.grad;

@@ -27,7 +27,8 @@ struct Holds {
 NodeId clone_node(const Node& n, NodeId self, const NodeId* operands, std::size_t count,
                   Holds& holds) {
   Arena& a = arena();
-  holds.nodes.reserve(holds.nodes.size() + 1);
+  if (holds.nodes.size() == holds.nodes.capacity())  // room first: push_back cannot throw below
+    holds.nodes.reserve(2 * holds.nodes.size() + 16);  // geometric: reserve(size + 1) was O(n^2)
   std::unique_ptr<NodeId[]> many = is_nary(n.op) ? Arena::new_operands(count) : nullptr;
   const NodeId id = a.allocate(n.data);  // [A5]: the last allocation before the Node is held
   a.acquire(id);
@@ -47,7 +48,8 @@ NodeId clone_node(const Node& n, NodeId self, const NodeId* operands, std::size_
       a.add_operand(id, operands[i]);
     }
   }
-  if (const Annotation* note = a.annotation(self)) a.annotate(id) = *note;  // held: may throw
+  if (const Annotation* note = annotations().find(self))  // `id` is held: this may throw
+    annotations().annotate(id) = *note;
   return id;
 }
 
@@ -172,8 +174,8 @@ PyObject* copy_method(PyObject* self, PyObject*) {
     a.acquire(id);
     holds.nodes.push_back(id);
     a.node(id).grad = n.grad;
-    const Annotation* note = a.annotation(id_of(self));
-    if (note && !note->label.empty()) a.annotate(id).label = note->label;
+    const Annotation* note = annotations().find(id_of(self));
+    if (note && !note->label.empty()) annotations().annotate(id).label = note->label;
     copy = attach_new(Py_TYPE(self), id);
   } catch (...) {
     set_python_error();
@@ -203,7 +205,7 @@ PyObject* reduce_method(PyObject* self, PyObject*) {
                     "pickle Value(v.data) or the model's state_dict() instead");
     return nullptr;
   }
-  const Annotation* note = arena().annotation(id_of(self));
+  const Annotation* note = annotations().find(id_of(self));
   static const std::string empty;
   PyObject* label = text(note ? note->label : empty);
   PyObject* op = text(note ? note->op : empty);
@@ -244,9 +246,9 @@ PyObject* setstate_method(PyObject* self, PyObject* state) {
   if (dict != Py_None && put_dict(self, dict) < 0) return nullptr;
   const NodeId id = id_of(self);
   try {
-    if (label_size > 0) arena().annotate(id).label.assign(label_text, label_size);
+    if (label_size > 0) annotations().annotate(id).label.assign(label_text, label_size);
     if (op_size > 0 && arena().node(id).op == Op::Leaf)
-      arena().annotate(id).op.assign(op_text, op_size);
+      annotations().annotate(id).op.assign(op_text, op_size);
   } catch (...) {
     set_python_error();
     return nullptr;

@@ -3,7 +3,9 @@
 
 #include <vector>
 
+#include "annotations.hpp"
 #include "arena.hpp"
+#include "python_boundary.hpp"
 #include "value_type.hpp"
 
 namespace arenagrad::python {
@@ -43,7 +45,7 @@ void stash_on_dealloc(PyObject* self);
 bool detach(PyObject* self);
 // The `_backward` closure that backward() would call for this Node, or nullptr (borrowed).
 PyObject* closure_of(const Node& n);
-// Installs the arena hooks (free, custom backward).
+// Installs the Arena's freed-node observer (arena.hpp [A7]) and CustomBackward's call.
 void install_state_hooks();
 
 // value_copy.cpp: __copy__, __deepcopy__, __reduce__, __setstate__.

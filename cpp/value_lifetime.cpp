@@ -14,11 +14,11 @@ namespace {
 bool build(PyObject* args, PyObject* kwargs, NodeId& out) {
   static const char* keywords[] = {"data", "_children", "_op", "label", nullptr};
   PyObject* data;
-  PyObject* children = nullptr;
+  PyObject* child_values = nullptr;
   PyObject* label = nullptr;
   PyObject* op = nullptr;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OUU:Value", const_cast<char**>(keywords),
-                                   &data, &children, &op, &label))
+                                   &data, &child_values, &op, &label))
     return false;
   double x;
   bool is_int;
@@ -31,40 +31,31 @@ bool build(PyObject* args, PyObject* kwargs, NodeId& out) {
   Py_ssize_t op_size = 0;
   const char* op_text = op ? PyUnicode_AsUTF8AndSize(op, &op_size) : "";
   if (!op_text) return false;
-  // `seq` holds the children until the new node does: an iterator's items may be temporaries.
-  PyObject* seq = nullptr;
-  if (children) {
-    seq = PySequence_Fast(children, "_children must be an iterable of Values");
-    if (!seq) return false;
-  }
-  bool ok = true;
   try {
+    // `children` holds them until the new node does [P2]: an iterator's items may be temporaries.
+    const Items children =
+        child_values ? Items(child_values, "_children must be an iterable of Values") : Items();
     std::vector<NodeId> ids;
-    for (Py_ssize_t i = 0; seq && i < PySequence_Fast_GET_SIZE(seq); ++i) {
-      PyObject* child = PySequence_Fast_GET_ITEM(seq, i);
-      if (!is_value(child)) {
+    for (Py_ssize_t i = 0; i < children.size(); ++i) {
+      if (!is_value(children[i])) {
         PyErr_Format(PyExc_TypeError, "_children must be arenagrad Values, not '%s'",
-                     Py_TYPE(child)->tp_name);
-        ok = false;
-        break;
+                     Py_TYPE(children[i])->tp_name);
+        return false;
       }
-      ids.push_back(id_of(child));
+      ids.push_back(id_of(children[i]));
     }
-    if (ok) {
-      out = custom(arena(), x, ids.data(), ids.size(),
-                   std::string(op_text, static_cast<std::size_t>(op_size)));
-      arena().acquire(out);
-    }
+    out = custom(arena(), x, ids.data(), ids.size(),
+                 std::string(op_text, static_cast<std::size_t>(op_size)));
+    arena().acquire(out);
   } catch (...) {
     set_python_error();
-    ok = false;
+    return false;
   }
-  Py_XDECREF(seq);
-  if (ok && label && write_label(out, label) < 0) {
+  if (label && write_label(out, label) < 0) {
     arena().release(out);
-    ok = false;
+    return false;
   }
-  return ok;
+  return true;
 }
 
 // Exact Value: the node is built here. A subclass gets a leaf 0.0 here and its node in
@@ -170,6 +161,15 @@ int value_clear(PyObject* self) {
   return 0;
 }
 
+// Weak references die with the handle, even when its Node and state live on ([V2]).
+void clear_weakrefs(PyObject* self) {
+#if PY_VERSION_HEX < 0x030C0000
+  if (as_value(self)->weaklist) PyObject_ClearWeakRefs(self);
+#else
+  PyObject_ClearWeakRefs(self);
+#endif
+}
+
 void value_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   PyObject_GC_UnTrack(self);
@@ -177,11 +177,7 @@ void value_dealloc(PyObject* self) {
   if (type == ValueType && !plain->has_state && !plain->backward && !plain->detached) {
     // The common case, a plain Value with no Python state: nothing to keep, and no recursion
     // guard (freeing a graph is iterative; Python code runs only from stateful handles' state).
-#if PY_VERSION_HEX < 0x030C0000
-    if (plain->weaklist) PyObject_ClearWeakRefs(self);
-#else
-    PyObject_ClearWeakRefs(self);
-#endif
+    clear_weakrefs(self);
     const NodeId id = plain->id;
     arena().node(id).handle = nullptr;
     free_plain(self);
@@ -191,11 +187,7 @@ void value_dealloc(PyObject* self) {
   }
   Py_TRASHCAN_BEGIN(self, value_dealloc)
   PyValue* v = as_value(self);
-#if PY_VERSION_HEX < 0x030C0000
-  if (v->weaklist) PyObject_ClearWeakRefs(self);
-#else
-  PyObject_ClearWeakRefs(self);
-#endif
+  clear_weakrefs(self);
   const NodeId id = v->id;
   const bool attached = !v->detached;
   if (attached) {

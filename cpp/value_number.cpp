@@ -1,8 +1,6 @@
-// Reading Python numbers, and Value's number slots (+ - * / ** and unary -). Every operator
-// returns a plain Value, as micrograd's do, whatever the operands' types.
+// Value's number slots (+ - * / ** and unary -), over python_boundary.hpp's operands [P3]. Every
+// operator returns a plain Value, as micrograd's do, whatever the operands' types.
 #include <cmath>
-#include <cstring>
-#include <string>
 
 #include "ops.hpp"
 #include "value_internal.hpp"
@@ -10,69 +8,6 @@
 namespace arenagrad::python {
 
 namespace {
-
-// numbers.Real, looked up once: numpy registers its scalar types there.
-PyObject* real_abc() {
-  static PyObject* real = [] {
-    PyObject* numbers = PyImport_ImportModule("numbers");
-    PyObject* r = numbers ? PyObject_GetAttrString(numbers, "Real") : nullptr;
-    Py_XDECREF(numbers);
-    return r;
-  }();
-  return real;
-}
-
-// Types already found to be numbers.Real (numpy's scalars), so that the ABC check, which costs
-// far more than the op, runs once per type.
-constexpr int kKnownRealTypes = 8;
-PyTypeObject* known_real_types[kKnownRealTypes] = {};
-
-bool is_known_real(PyTypeObject* type) {
-  for (PyTypeObject* t : known_real_types)
-    if (t == type) return true;
-  return false;
-}
-
-void remember_real(PyTypeObject* type) {
-  for (PyTypeObject*& t : known_real_types)
-    if (!t) {
-      Py_INCREF(type);
-      t = type;
-      return;
-    }
-}
-
-bool is_numpy_bool(PyTypeObject* type) {
-  return std::strcmp(type->tp_name, "numpy.bool") == 0 ||
-         std::strcmp(type->tp_name, "numpy.bool_") == 0;
-}
-
-// A Value of another engine (micrograd's, arenagrad.reference's): mixing them is a TypeError.
-bool is_foreign_value(PyObject* obj) {
-  return PyObject_HasAttrString(obj, "_prev") && PyObject_HasAttrString(obj, "data");
-}
-
-enum class Read { Ok, NotImplemented, Error };
-
-// An operand of a binary op: a Value, or a real number that becomes a constant.
-Read read_operand(PyObject* obj, Operand& out) {
-  if (is_value(obj)) {
-    out = Operand::of(id_of(obj));
-    return Read::Ok;
-  }
-  double x;
-  bool is_int;
-  switch (read_number(obj, x, is_int)) {
-    case 1: out = Operand::number(x, is_int); return Read::Ok;
-    case -1: return Read::Error;
-  }
-  if (is_foreign_value(obj)) {
-    PyErr_Format(PyExc_TypeError, "cannot mix an arenagrad Value with a '%s' from another engine",
-                 Py_TYPE(obj)->tp_name);
-    return Read::Error;
-  }
-  return Read::NotImplemented;
-}
 
 template <NodeId (*op)(Arena&, Operand, Operand)>
 PyObject* binary_slot(PyObject* x, PyObject* y) {
@@ -111,7 +46,7 @@ int make_big_exponent_exact(PyObject* result, PyObject* k) {
   Py_ssize_t size;
   const char* text = PyUnicode_AsUTF8AndSize(name, &size);
   try {
-    if (text) arena().annotate(id_of(result)).op.assign(text, static_cast<std::size_t>(size));
+    if (text) annotations().annotate(id_of(result)).op.assign(text, static_cast<std::size_t>(size));
   } catch (...) {
     set_python_error();
     text = nullptr;
@@ -151,37 +86,6 @@ void add_number_slots(std::vector<PyType_Slot>& slots) {
   slots.push_back({Py_nb_true_divide, reinterpret_cast<void*>(binary_slot<truediv>)});
   slots.push_back({Py_nb_power, reinterpret_cast<void*>(power_slot)});
   slots.push_back({Py_nb_negative, reinterpret_cast<void*>(negative_slot)});
-}
-
-int read_number(PyObject* obj, double& out, bool& is_int) {
-  if (PyFloat_Check(obj)) {
-    out = PyFloat_AS_DOUBLE(obj);
-    is_int = false;
-    return 1;
-  }
-  if (PyLong_Check(obj)) {
-    out = PyLong_AsDouble(obj);
-    is_int = true;
-    return out == -1.0 && PyErr_Occurred() ? -1 : 1;
-  }
-  if (is_value(obj) || PyUnicode_Check(obj) || PyComplex_Check(obj)) return 0;
-  if (is_numpy_bool(Py_TYPE(obj))) {  // a numpy scalar that numbers.Real does not cover
-    const int truth = PyObject_IsTrue(obj);
-    out = truth;
-    is_int = true;
-    return truth < 0 ? -1 : 1;
-  }
-  if (!is_known_real(Py_TYPE(obj))) {
-    PyObject* real = real_abc();
-    if (!real) return -1;
-    const int is_real = PyObject_IsInstance(obj, real);
-    if (is_real <= 0) return is_real;
-    remember_real(Py_TYPE(obj));
-  }
-  out = PyFloat_AsDouble(obj);
-  if (out == -1.0 && PyErr_Occurred()) return -1;
-  is_int = PyIndex_Check(obj);
-  return 1;
 }
 
 }  // namespace arenagrad::python

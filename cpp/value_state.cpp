@@ -59,7 +59,7 @@ void rehome(PyValue* v, const Node& dying) {
   }
 }
 
-// Arena::drop_python_state: the Node `id` is being freed.
+// The Node `id` is being freed (from node_freed, arena.hpp [A7]).
 void drop_state(NodeId id) {
   Node& n = arena().node(id);
   auto it = stashes().find(&n);
@@ -81,8 +81,8 @@ void drop_state(NodeId id) {
   }
 }
 
-// Arena::custom_backward: micrograd's `v._backward()` for a custom node.
-void call_custom_backward(Arena&, const Node& n) {
+// CustomBackward's call: micrograd's `v._backward()` for a custom node.
+void call_custom_backward(const Node& n) {
   PyObject* fn = closure_of(n);
   if (!fn) return;
   Py_INCREF(fn);  // the closure may replace itself
@@ -90,6 +90,12 @@ void call_custom_backward(Arena&, const Node& n) {
   Py_DECREF(fn);
   if (!result) throw PythonError{};
   Py_DECREF(result);
+}
+
+// The Arena's one observer [A7]: what the engine keeps outside the Arena for a dying Node goes.
+void node_freed(NodeId id, std::uint8_t flags) {
+  if (flags & flag::kAnnotated) annotations().forget(id);
+  if (flags & flag::kPythonState) drop_state(id);  // may run Python, re-entering free_graph
 }
 
 }  // namespace
@@ -276,8 +282,8 @@ PyObject* wrap(NodeId id) {
 
 void install_state_hooks() {
   tombstone = arena().allocate_internal(std::numeric_limits<double>::quiet_NaN());
-  arena().drop_python_state = drop_state;
-  arena().custom_backward = call_custom_backward;
+  arena().set_freed_observer(node_freed);
+  CustomBackward::install(call_custom_backward);
 }
 
 }  // namespace arenagrad::python

@@ -5,10 +5,6 @@
 
 #include <chrono>
 #include <cstddef>
-#include <cstring>
-#include <new>
-#include <stdexcept>
-#include <string>
 #include <thread>
 #include <vector>
 
@@ -105,7 +101,7 @@ int set_double(PyObject* self, PyObject* value, void* closure) {
 }
 
 PyObject* get_label(PyObject* self, void*) {
-  const Annotation* note = arena().annotation(id_of(self));
+  const Annotation* note = annotations().find(id_of(self));
   if (!note) return PyUnicode_FromStringAndSize("", 0);
   return PyUnicode_FromStringAndSize(note->label.data(),
                                      static_cast<Py_ssize_t>(note->label.size()));
@@ -122,8 +118,8 @@ int write_label(NodeId id, PyObject* value) {
   const char* text = PyUnicode_AsUTF8AndSize(value, &size);  // embedded NULs kept
   if (!text) return -1;
   try {
-    if (size > 0 || arena().annotation(id))
-      arena().annotate(id).label.assign(text, static_cast<std::size_t>(size));
+    if (size > 0 || annotations().find(id))
+      annotations().annotate(id).label.assign(text, static_cast<std::size_t>(size));
   } catch (...) {
     set_python_error();
     return -1;
@@ -138,7 +134,7 @@ int set_label(PyObject* self, PyObject* value, void*) { return write_label(id_of
 PyObject* get_op(PyObject* self, void*) {
   const NodeId id = id_of(self);
   const Node& n = arena().node(id);
-  const Annotation* note = arena().annotation(id);
+  const Annotation* note = annotations().find(id);
   if (note && !note->op.empty())
     return PyUnicode_FromStringAndSize(note->op.data(), static_cast<Py_ssize_t>(note->op.size()));
   if (n.op == Op::PowConst) {  // micrograd's f'**{k}': '**2', '**-1', '**0.5'
@@ -248,37 +244,6 @@ int value_setattro(PyObject* self, PyObject* name, PyObject* value) {
 }
 
 }  // namespace
-
-void set_python_error() {
-  try {
-    throw;
-  } catch (const PythonError&) {
-    // already set
-  } catch (const ArithmeticFault& fault) {
-    PyObject* type = fault.kind == ArithmeticFault::Kind::ZeroDivision ? PyExc_ZeroDivisionError
-                     : fault.kind == ArithmeticFault::Kind::Overflow   ? PyExc_OverflowError
-                                                                       : PyExc_ValueError;
-    PyErr_SetString(type, fault.message);
-  } catch (const NestedWalk&) {
-    PyErr_SetString(PyExc_RuntimeError,
-                    "a graph walk (backward, zero_grad, recompute, trim, deepcopy) cannot start "
-                    "inside another one in the same thread, e.g. from a signal handler or a "
-                    "custom _backward");
-  } catch (const CustomForwardUnknown& custom) {
-    const Annotation* note = arena().annotation(custom.id);
-    PyErr_Format(PyExc_TypeError,
-                 "recompute() cannot re-evaluate the custom op '%s': its forward is Python code "
-                 "(only its _backward is known); rebuild the graph instead",
-                 note ? note->op.c_str() : "");
-  } catch (const Interrupted&) {
-    // the poll (PyErr_CheckSignals) has set the Python exception, e.g. KeyboardInterrupt
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyboardInterrupt, "interrupted");
-  } catch (const std::bad_alloc&) {
-    PyErr_NoMemory();
-  } catch (const std::exception& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-  }
-}
 
 bool add_value_type(PyObject* module) {
   str_data = PyUnicode_InternFromString("data");

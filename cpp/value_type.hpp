@@ -3,9 +3,10 @@
 // open as micrograd's class: subclasses, attributes on the type and on instances, weak
 // references, a settable `_backward` (custom ops), copies.
 //
-// Files: value_type.cpp (the type: slots, getters, construction, lifetime), value_number.cpp
-// (reading numbers, the operators), value_state.cpp (Python state that outlives a handle, custom
-// backward), value_copy.cpp (copy, deepcopy, pickle).
+// Files: value_type.cpp (the type: getters, setters, methods, creation), value_number.cpp (the
+// operators), value_lifetime.cpp (construction, destruction), value_state.cpp (Python state that
+// outlives a handle, custom backward), value_copy.cpp (copy, deepcopy, pickle); numbers and
+// errors cross the boundary through python_boundary.hpp.
 #pragma once
 
 #include <Python.h>
@@ -57,19 +58,7 @@ inline NodeId id_of(PyObject* obj) { return reinterpret_cast<PyValue*>(obj)->id;
 // A new reference to the handle of `id`, creating it (or restoring it, [V2]) if the Node has none.
 PyObject* wrap(NodeId id);
 
-// Reads a real number (int, float, bool, numpy scalar). Returns 1 and sets `out` on success;
-// 0 with no Python error set if `obj` is no real number; -1 with a Python error set.
-int read_number(PyObject* obj, double& out, bool& is_int);
-
 // Creates the type and adds it to `module` as `Value`. Returns false with a Python error set.
 bool add_value_type(PyObject* module);
-
-// Thrown through C++ frames (a custom `_backward` inside backward()) when a Python exception is
-// already set; set_python_error() leaves it as it is.
-struct PythonError {};
-
-// Inside a catch block: turns the exception in flight into the matching Python exception
-// (ArithmeticFault -> ZeroDivisionError/OverflowError/ValueError, bad_alloc -> MemoryError).
-void set_python_error();
 
 }  // namespace arenagrad::python

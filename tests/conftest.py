@@ -9,10 +9,14 @@ import importlib
 import math
 import os
 import random
+import signal
+import threading
+import time
 import warnings
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
 
 from arenagrad.demo import max_margin_loss
 
@@ -178,3 +182,29 @@ def reachable(roots):
             seen.add(v)
             stack.extend(v._prev)
     return seen
+
+
+def ctrl_c_during(step, delay):
+    """Calls step() again and again while a Timer sends SIGINT `delay` s in (as Ctrl-C would):
+    True once KeyboardInterrupt is raised, False if none came within 60 s. The caller installs
+    signal.default_int_handler (main thread, POSIX)."""
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
+    deadline = time.monotonic() + 60
+    timer.start()
+    try:
+        while time.monotonic() < deadline:
+            step()
+    except KeyboardInterrupt:
+        return True
+    finally:
+        timer.cancel()
+        timer.join()
+    return False
+
+
+def run_lockstep(machine, max_examples, steps):
+    """Runs a state machine that keeps the two engines in lockstep: the same examples every run
+    (derandomized), no deadline (a step may build a large graph)."""
+    run_state_machine_as_test(machine, settings=settings(
+        max_examples=max_examples, stateful_step_count=steps, deadline=None, derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))

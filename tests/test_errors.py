@@ -7,6 +7,8 @@ import operator
 import numpy as np
 import pytest
 
+from arenagrad.nn import Neuron
+
 
 @pytest.mark.parametrize("data, type_name", [
     ("x", "str"), (None, "NoneType"), ([1], "list"), (1j, "complex"),
@@ -135,3 +137,27 @@ def test_mixing_engines_in_constructor_raises_type_error(ref, ag):
         ag.Value(ref.Value(1.0))
     with pytest.raises(TypeError):
         ref.Value(ag.Value(1.0))
+
+
+# cpp/python_boundary.hpp [P3]: the operators, arenagrad.sum and a module's input read operands
+# through one function, so another engine's Value is the same TypeError wherever it is met, and
+# the arena is left as it was.
+FOREIGN_VALUE_USES = {
+    "operator": lambda ag, arenagrad_pkg, v: ag.Value(1.0) * v,
+    "power": lambda ag, arenagrad_pkg, v: ag.Value(2.0) ** v,
+    "sum": lambda ag, arenagrad_pkg, v: arenagrad_pkg.sum([ag.Value(1.0), 2.0, v]),
+    "sum_of_generator": lambda ag, arenagrad_pkg, v: arenagrad_pkg.sum(x for x in [1.0, v]),
+    "module_input": lambda ag, arenagrad_pkg, v: Neuron(2)([1.0, v]),
+}
+
+
+@pytest.mark.parametrize("use", list(FOREIGN_VALUE_USES.values()), ids=list(FOREIGN_VALUE_USES))
+def test_foreign_value_is_the_same_type_error_everywhere(ref, ag, arenagrad_pkg, use):
+    foreign = ref.Value(2.0)
+    gc.collect()
+    before = arenagrad_pkg.live_nodes()
+    with pytest.raises(TypeError, match="cannot mix an arenagrad Value with a 'Value' from "
+                                        "another engine"):
+        use(ag, arenagrad_pkg, foreign)
+    gc.collect()
+    assert arenagrad_pkg.live_nodes() == before

@@ -343,7 +343,7 @@ def test_sum_of_list_of_temporaries():
     assert arenagrad.sum([x * x for x in xs]).data == 30.0
 
 
-# Regression (fixed, cpp/bindings.cpp read_operands/sum_values): the ids of the items were read
+# Regression (fixed, cpp/python_boundary.hpp [P2] Items): the ids of the items were read
 # through borrowed handles. A generator's items are temporaries, freed right after each is read;
 # their slots were reused (by the next temporaries, even by the Sum node itself), so the Sum read
 # and recorded freed nodes: `arenagrad.sum(x * x for x in [0..4])` gave 66.0 and listed itself in

@@ -23,16 +23,14 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition, rule,
-                                 run_state_machine_as_test)
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import arenagrad
 from arenagrad import _core
 from arenagrad.engine import Value as AgValue
 from arenagrad.reference.engine import Value as RefValue
-from conftest import GRAD_ABS, close_float, reachable, same_float
+from conftest import GRAD_ABS, close_float, reachable, run_lockstep, same_float
 
 # hypothesis imports libcst to print a failing example; with this environment's libcst that
 # import warns, which the strict "error" filter would turn into an error hiding the failure.
@@ -386,12 +384,8 @@ class EnginesInLockstep(RuleBasedStateMachine):
             f"live nodes {arenagrad.live_nodes()} != baseline {self.baseline} after dropping all")
 
 
-FAST = settings(max_examples=200, stateful_step_count=40, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-
-
 def test_engines_agree_on_random_operation_sequences():
-    run_state_machine_as_test(EnginesInLockstep, settings=FAST)
+    run_lockstep(EnginesInLockstep, max_examples=200, steps=40)
 
 
 def test_lockstep_machine_rejects_a_wrong_forward_value():

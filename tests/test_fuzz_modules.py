@@ -14,10 +14,8 @@ import pickle
 import random
 
 import numpy as np
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
-                                 rule, run_state_machine_as_test)
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import arenagrad
 from arenagrad import _core
@@ -25,7 +23,7 @@ from arenagrad import nn as ag_nn
 from arenagrad.engine import Value as AgValue
 from arenagrad.reference import nn as ref_nn
 from arenagrad.reference.engine import Value as RefValue
-from conftest import close_float, same_float
+from conftest import close_float, run_lockstep, same_float
 
 index = st.integers(0, 10**6)  # taken modulo the size of what it indexes
 weights = st.floats(-2, 2, allow_nan=False)
@@ -195,12 +193,8 @@ def call(model, x):
         return None, e.with_traceback(None)
 
 
-FAST = settings(max_examples=60, stateful_step_count=25, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-
-
 def test_modules_agree_under_random_changes():
-    run_state_machine_as_test(ModulesInLockstep, settings=FAST)
+    run_lockstep(ModulesInLockstep, max_examples=60, steps=25)
 
 
 def test_module_machine_rejects_a_stale_forward():

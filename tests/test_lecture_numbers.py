@@ -1,4 +1,5 @@
-"""The numbers printed in the lecture (seeds/000_67bc373c1ee17310.txt), on both engines."""
+"""The numbers printed in the lecture (README "Testing": every number in the lecture), on both
+engines."""
 import random
 
 from conftest import assert_close, assert_same, nn_of

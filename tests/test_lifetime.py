@@ -25,6 +25,19 @@ def test_live_nodes_counts_new_leaves(ag, live):
     assert live() == base
 
 
+def test_freed_node_leaves_no_label_or_op_to_its_slot(ag, live):
+    """cpp/arena.hpp [A7]: what is kept beside a node (its label, its `_op` text) goes with it;
+    the next node in the freed slot (the lowest free one, [A4]) starts with none."""
+    for _ in range(3):  # a freed slot comes back at once: the same slot every round
+        v = ag.Value(1.0, (), "sin", label="x")
+        del v
+        w = ag.Value(2.0)
+        assert (w.label, w._op) == ("", "")
+        w.label = "y"  # a new annotation of the slot: no stale `_op` in it
+        assert (w.label, w._op) == ("y", "")
+        del w
+
+
 def test_live_nodes_return_to_baseline_after_graph_dropped(ag, live):
     base = live()
     a, b = ag.Value(2.0), ag.Value(-3.0)

@@ -111,7 +111,7 @@ def test_input_values_are_operands_value_inputs():
 
 # ---- training trajectories ----
 
-# The lecture's training loop, verbatim from seeds/000_67bc373c1ee17310.txt; only the import
+# The lecture's training loop, verbatim (README "Testing": the lecture's loop); only the import
 # changes. The one added line (marked) records the loss of every step.
 LECTURE_LOOP = """\
 from {nn} import MLP

@@ -42,6 +42,21 @@ def chain(V, n, x=0.5):
     return a, y
 
 
+def assert_grad_is_the_reference(a, n):
+    """a.grad is what one backward() through the reference's chain(n) gives its leaf."""
+    ra, ry = chain(RefValue, n)
+    ry.backward()
+    assert a.grad == pytest.approx(ra.grad, rel=1e-12)
+
+
+def assert_backward_again_is_the_reference(a, y):
+    """The engine is usable and right afterwards: y = chain(Value, 50)'s graph, zeroed and
+    backpropagated again, gives `a` the reference's gradient."""
+    y.zero_grad()
+    y.backward()
+    assert_grad_is_the_reference(a, 50)
+
+
 def run_in_subprocess(code):
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                             text=True, timeout=300)
@@ -184,14 +199,9 @@ def test_walk_inside_a_walk_raises_runtime_error(poll_every_node, outer, nested)
     _core._run_in_poll(10, handler)
     getattr(y, outer)()  # the handler swallowed its error: the outer walk completes
     assert len(seen) == 1 and "another" in seen[0]
-    # the engine is usable and right afterwards
     for v in (a, b, y, other):
         v.grad = 0.0
-    y.zero_grad()
-    y.backward()
-    ra, ry = chain(RefValue, 50)
-    ry.backward()
-    assert a.grad == pytest.approx(ra.grad, rel=1e-12)
+    assert_backward_again_is_the_reference(a, y)
 
 
 def test_handler_error_stops_the_outer_walk_which_raises_it(poll_every_node):
@@ -200,11 +210,7 @@ def test_handler_error_stops_the_outer_walk_which_raises_it(poll_every_node):
     with pytest.raises(RuntimeError, match="another"):
         y.backward()
     a.grad = 0.0
-    y.zero_grad()
-    y.backward()
-    ra, ry = chain(RefValue, 50)
-    ry.backward()
-    assert a.grad == pytest.approx(ra.grad, rel=1e-12)
+    assert_backward_again_is_the_reference(a, y)
 
 
 def test_handler_building_and_freeing_nodes_during_a_walk(poll_every_node):
@@ -219,9 +225,7 @@ def test_handler_building_and_freeing_nodes_during_a_walk(poll_every_node):
     for k in (3, 20, 60):
         _core._run_in_poll(k, handler)
     y.backward()
-    ra, ry = chain(RefValue, 50)
-    ry.backward()
-    assert a.grad == pytest.approx(ra.grad, rel=1e-12)
+    assert_grad_is_the_reference(a, 50)
 
 
 def test_signal_handler_walks_during_a_long_backward_never_crash():
