@@ -83,8 +83,7 @@ void Arena::free_graph(NodeId id) {
       operand_array_bytes_ -= (n.operands.many[0] + std::size_t{1}) * sizeof(NodeId);
       delete[] n.operands.many;
     }
-    if (n.flags & (flag::kObserved | flag::kCachedOrder | flag::kOutOfOrder)) {
-      if (n.flags & flag::kCachedOrder) orders_.erase(dead);
+    if (n.flags & (flag::kObserved | flag::kOutOfOrder)) {
       if (n.flags & flag::kOutOfOrder) --out_of_order_;
       if ((n.flags & flag::kObserved) && freed_) freed_(dead, n.flags);  // [A7]
     }
@@ -103,23 +102,10 @@ std::uint16_t Arena::begin_walk() {
   return walk_epoch_;
 }
 
-const std::vector<NodeId>* Arena::cached_order(NodeId root) const {
-  if (!(node(root).flags & flag::kCachedOrder)) return nullptr;
-  return &orders_.at(root);
-}
-
-const std::vector<NodeId>& Arena::store_order(NodeId root, std::vector<NodeId> order) {
-  std::vector<NodeId>& slot = orders_[root];  // may throw std::bad_alloc: nothing stored
-  slot = std::move(order);
-  node(root).flags |= flag::kCachedOrder;
-  return slot;
-}
-
 MemoryStats Arena::memory_stats() const {
   std::size_t bytes = chunks_.size() * kChunkSize * sizeof(Node) +
                       (free_words_.capacity() + free_summary_.capacity()) * sizeof(std::uint64_t) +
                       operand_array_bytes_;
-  for (const auto& entry : orders_) bytes += entry.second.capacity() * sizeof(NodeId);
   return {live_nodes(), chunks_.size() * kChunkSize, bytes};
 }
 

@@ -32,8 +32,8 @@
 //      polls for signals (walk.hpp [W1]). The Arena is a process-wide object that is never
 //      destroyed, so Values freed late at interpreter exit still find it.
 // [A7] Observer. The Arena keeps no state but its own: what others keep for a Node (its label
-//      and `_op` text, annotations.hpp; its Python state, value_type.hpp [V2]) they flag with a
-//      bit of flag::kObserved. When a Node with such a flag is freed, free_graph calls the one
+//      and `_op` text, annotations.hpp; a root's tape, graph_reuse.hpp; its Python state,
+//      value_type.hpp [V2]) they flag with a bit of flag::kObserved. When a Node with such a flag is freed, free_graph calls the one
 //      installed observer with its id and flags, once, after its operands went on the worklist
 //      and before its slot is reused (its data and grad are still readable). The observer
 //      must not allocate without bound; it may run Python code and so re-enter free_graph,
@@ -73,7 +73,7 @@ inline OperandSpan owned_operands(const Node& n) { return operands_of(n, owned_a
 struct MemoryStats {
   std::size_t live_nodes;
   std::size_t capacity;  // node slots allocated
-  std::size_t bytes;     // node storage + bitmaps + operand arrays + cached orders
+  std::size_t bytes;     // node storage + bitmaps + operand arrays
 };
 
 class Arena {
@@ -135,12 +135,6 @@ class Arena {
     if (--node(id).refs == 0) free_graph(id);
   }
 
-  // Topological order of the graph under `root`, cached while `root` lives ([A1]: a live root
-  // keeps its whole graph alive and a Node's operands never change, so the order stays valid).
-  // All or nothing: an order is stored only once it is complete (graph_reuse.cpp).
-  const std::vector<NodeId>* cached_order(NodeId root) const;
-  const std::vector<NodeId>& store_order(NodeId root, std::vector<NodeId> order);
-
   // An epoch that no Node's `mark` holds yet; used by walks only (walk.hpp [W1]).
   std::uint16_t begin_walk();
 
@@ -193,7 +187,6 @@ class Arena {
   std::size_t operand_array_bytes_ = 0;
   std::size_t fail_countdown_ = 0;
   FreedObserver freed_ = nullptr;  // [A7]
-  std::unordered_map<NodeId, std::vector<NodeId>> orders_;
 };
 
 // The process-wide arena [A6]: made when the extension is loaded, before any entry point runs,

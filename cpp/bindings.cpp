@@ -10,6 +10,7 @@
 #include "backward.hpp"
 #include "grad_mode.hpp"
 #include "grad.hpp"
+#include "graph_reuse.hpp"
 #include "mlp.hpp"
 #include "ops.hpp"
 #include "python_boundary.hpp"
@@ -244,7 +245,7 @@ py::dict memory_stats() {
   py::dict d;
   d["live_nodes"] = s.live_nodes;
   d["capacity"] = s.capacity;
-  d["bytes"] = s.bytes + WalkScope::scratch_bytes();
+  d["bytes"] = s.bytes + WalkScope::scratch_bytes() + tapes().bytes();
   d["node_bytes"] = sizeof(Node);
   d["out_of_order_nodes"] = arena().out_of_order_nodes();
   return d;

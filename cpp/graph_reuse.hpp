@@ -4,10 +4,36 @@
 // allocated.
 #pragma once
 
+#include <unordered_map>
+#include <vector>
+
 #include "arena.hpp"
 #include "tape.hpp"
 
 namespace arenagrad {
+
+// The tapes of live roots ([T1]: a tape stays valid while its root lives). A root with one is
+// flagged flag::kCachedTape; its entry goes when it is freed (arena.hpp [A7]: value_state.cpp's
+// observer calls forget()).
+class Tapes {
+ public:
+  explicit Tapes(Arena& arena) : arena_(arena) {}
+  Tapes(const Tapes&) = delete;
+  Tapes& operator=(const Tapes&) = delete;
+
+  const std::vector<NodeId>* find(NodeId root) const;
+  // All or nothing: stores a complete stream, or throws std::bad_alloc having stored nothing.
+  const std::vector<NodeId>& store(NodeId root, std::vector<NodeId> stream);
+  void forget(NodeId root) { streams_.erase(root); }
+  std::size_t bytes() const;
+
+ private:
+  Arena& arena_;
+  std::unordered_map<NodeId, std::vector<NodeId>> streams_;
+};
+
+// The process-wide cache, over arena() (never destroyed, as the arena [A6]).
+Tapes& tapes();
 
 // Forward values of every node under `root`, from the current leaves. On a Python float error
 // (ArithmeticFault), std::bad_alloc or an interrupt, every value is restored and the exception

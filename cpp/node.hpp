@@ -33,12 +33,12 @@ union Operands {
 namespace flag {
 inline constexpr std::uint8_t kAnnotated = 2;    // has an entry in annotations.hpp's table
 inline constexpr std::uint8_t kIntConstant = 4;  // a constant leaf written as an int (`a ** 2`)
-inline constexpr std::uint8_t kCachedOrder = 8;  // has an entry in Arena::orders_
+inline constexpr std::uint8_t kCachedTape = 8;  // a root with a tape in tapes() (graph_reuse.hpp)
 inline constexpr std::uint8_t kOutOfOrder = 16;  // some operand's id is not below this Node's
 inline constexpr std::uint8_t kPythonState = 32;  // Python state kept for it (value_type.hpp [V2])
 inline constexpr std::uint8_t kCustomBackward = 64;  // a Python `_backward` closure is attached
 // State kept outside the Arena: freeing such a Node tells the Arena's observer (arena.hpp [A7]).
-inline constexpr std::uint8_t kObserved = kAnnotated | kPythonState;
+inline constexpr std::uint8_t kObserved = kAnnotated | kPythonState | kCachedTape;
 }  // namespace flag
 
 struct Node {

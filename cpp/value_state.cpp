@@ -3,6 +3,7 @@
 #include <new>
 #include <unordered_map>
 
+#include "graph_reuse.hpp"
 #include "ops.hpp"
 #include "value_internal.hpp"
 
@@ -95,6 +96,7 @@ void call_custom_backward(const Node& n) {
 // The Arena's one observer [A7]: what the engine keeps outside the Arena for a dying Node goes.
 void node_freed(NodeId id, std::uint8_t flags) {
   if (flags & flag::kAnnotated) annotations().forget(id);
+  if (flags & flag::kCachedTape) tapes().forget(id);
   if (flags & flag::kPythonState) drop_state(id);  // may run Python, re-entering free_graph
 }
 

@@ -70,7 +70,8 @@ PyMethodDef value_methods[] = {
      "in reverse topological order, calling each custom node's _backward once. Iterative."},
     {"recompute", graph_method<recompute>, METH_NOARGS,
      "Re-evaluates every node of this graph from its leaves' current data (same numbers as "
-     "rebuilding), over a cached topological order; allocates nothing after the first call. "
+     "rebuilding), by replaying the graph's tape (lowered on the first recompute() or "
+     "zero_grad(), kept while self lives; backward() replays it too); allocates no node. "
      "TypeError for a graph with a custom _backward (its forward is unknown)."},
     {"zero_grad", graph_method<zero_grad>, METH_NOARGS,
      "Sets grad = 0 on every node of this graph, itself included (before reusing it)."},

@@ -270,3 +270,17 @@ def test_two_threads_replaying_their_own_graphs_get_the_sequential_numbers():
     for t in threads:
         t.join()
     assert [threaded[0][0], threaded[1][0]] == sequential
+
+
+def test_a_tape_goes_with_its_root():
+    import gc
+    arenagrad.trim()
+    root, _ = neuron_graph()
+    before = arenagrad.memory_stats()["bytes"]
+    root.zero_grad()  # lowers and caches the tape
+    assert arenagrad.memory_stats()["bytes"] > before
+    keep = root._prev  # the graph below lives on without its root
+    del root
+    gc.collect()
+    arenagrad.trim()
+    assert arenagrad.memory_stats()["bytes"] <= before and keep
