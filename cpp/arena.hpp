@@ -2,12 +2,14 @@
 //
 // [A1] Ownership. The Arena owns every Node. A Node's `refs` counts its holders, each of which
 //      took its count with acquire() (or add_operand()) and gives it back with release():
-//        - its Python handle, at most one (Node::handle; value_type.cpp wrap());
+//        - its Python handle, at most one (Node::handle; value_state.cpp wrap());
 //        - every Node that has it as an operand, once per operand slot (add_operand());
 //        - every compiled Network that has it as a parameter (mlp.cpp);
 //        - transient holds of a C++ frame that must keep a Node alive across an allocation
-//          (ops.cpp's Hold, mlp.cpp's forward, bindings.cpp's inputs); released on every exit,
-//          exceptions included.
+//          (ops.cpp's Hold, HeldNodes below: mlp.cpp's forward, bindings.cpp's hold_operands,
+//          grad.cpp); released on every exit, exceptions included.
+//      A tape (tape.hpp) holds no count: it lives only while its root does, which holds the
+//      whole graph.
 //      A Node with refs == 0 outside free_graph() is one its creator has built and not yet
 //      handed to a holder (an op's result until wrap(); the head of a neuron's chain in
 //      mlp.cpp until the next Node takes it); on a failure the creator frees it, and what it
