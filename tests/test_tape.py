@@ -97,7 +97,7 @@ def build_graph(leaves, plan):
     return root, made
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(st.lists(finite, min_size=2, max_size=5), plans, st.lists(finite, min_size=5, max_size=5))
 def test_tape_equals_walks_on_every_node(leaves, plan, new_data):
     walked_root, walked = build_graph(leaves, plan)
