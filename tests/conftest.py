@@ -208,3 +208,13 @@ def run_lockstep(machine, max_examples, steps):
     run_state_machine_as_test(machine, settings=settings(
         max_examples=max_examples, stateful_step_count=steps, deadline=None, derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+
+
+@pytest.fixture
+def poll_every_node():
+    """The walks check for signals at every node (and run what _run_in_poll() set there)."""
+    from arenagrad import _core
+    _core._set_poll_interval(1)
+    yield
+    _core._set_poll_interval(2**20)
+    _core._run_in_poll(0)

@@ -191,14 +191,6 @@ def test_tape_calls_a_custom_backward_once_in_its_place():
     assert (a.grad, c.grad) == (2.0 * (1 + 3 * 2.0), (3 * 1.0 + 0.5) + 2.0 * 3 * 0.5)
 
 
-@pytest.fixture
-def poll_every_node():
-    _core._set_poll_interval(1)
-    yield
-    _core._set_poll_interval(2**20)
-    _core._run_in_poll(0)
-
-
 def neuron_graph():
     w = [Value(0.1 * k) for k in range(8)]
     x = [Value(1.0 - 0.2 * k) for k in range(8)]

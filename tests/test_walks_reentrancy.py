@@ -26,14 +26,6 @@ from arenagrad.engine import Value
 from arenagrad.reference.engine import Value as RefValue
 
 
-@pytest.fixture
-def poll_every_node():
-    _core._set_poll_interval(1)
-    yield
-    _core._set_poll_interval(2**20)
-    _core._run_in_poll(0)
-
-
 def chain(V, n, x=0.5):
     a = V(x)
     y = a
