@@ -154,6 +154,8 @@ class DepthTable {
   double adjoint(std::size_t depth) const {
     return depth < entries_.size() && reached(entries_[depth]) ? entries_[depth] : 0.0;
   }
+  static std::size_t spare_bytes() { return spare().capacity() * sizeof(double); }
+  static void release_spare() { std::vector<double>().swap(spare()); }
 
  private:
   static constexpr std::size_t kSpareEntries = std::size_t{1} << 20;
@@ -427,5 +429,8 @@ HeldNodes grad(Arena& arena, NodeId output, const std::vector<NodeId>& inputs, b
   for (double x : values) results.hold(leaf(arena, x));
   return results;
 }
+
+std::size_t grad_scratch_bytes() { return DepthTable::spare_bytes(); }
+void release_grad_scratch() { DepthTable::release_spare(); }
 
 }  // namespace arenagrad

@@ -552,3 +552,20 @@ def test_readme_higher_order_examples_run_and_print_what_they_say(capsys):
     assert newton.startswith("1.1309") and abs(4 * x**3 - 6 * x + 1) < 1e-12
     first, last = (float(v) for v in penalty.split())
     assert round(first, 1) == 22.0 and round(last, 2) == 0.56
+
+
+def test_grad_storage_kept_between_calls_is_counted_and_trimmed():
+    """grad() keeps its depth table's storage for the next call: memory_stats() counts it and
+    trim() gives it back."""
+    a = Value(0.5)
+    y = a
+    for _ in range(200_000):
+        y = y * 1.0
+    arenagrad.trim()
+    before = arenagrad.memory_stats()["bytes"]
+    (g,) = arenagrad.grad(y, [a])
+    assert g.data == 1.0
+    kept = arenagrad.memory_stats()["bytes"] - before
+    assert kept >= 200_000 * 8 - 64  # at least one double per depth
+    arenagrad.trim()
+    assert arenagrad.memory_stats()["bytes"] <= before
