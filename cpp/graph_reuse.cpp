@@ -8,21 +8,21 @@
 
 namespace arenagrad {
 
-const std::vector<NodeId>* Tapes::find(NodeId root) const {
+const tape::Tape* Tapes::find(NodeId root) const {
   if (!(arena_.node(root).flags & flag::kCachedTape)) return nullptr;
-  return &streams_.at(root);
+  return &tapes_.at(root);
 }
 
-const std::vector<NodeId>& Tapes::store(NodeId root, std::vector<NodeId> stream) {
-  std::vector<NodeId>& slot = streams_[root];  // may throw std::bad_alloc: nothing stored
-  slot = std::move(stream);
+const tape::Tape& Tapes::store(NodeId root, tape::Tape tape) {
+  tape::Tape& slot = tapes_[root];  // may throw std::bad_alloc: nothing stored
+  slot = std::move(tape);
   arena_.node(root).flags |= flag::kCachedTape;
   return slot;
 }
 
 std::size_t Tapes::bytes() const {
   std::size_t bytes = 0;
-  for (const auto& entry : streams_) bytes += entry.second.capacity() * sizeof(NodeId);
+  for (const auto& entry : tapes_) bytes += entry.second.bytes();
   return bytes;
 }
 
@@ -36,8 +36,8 @@ namespace {
 // The tape of `root`'s graph, lowered on first use and cached while root lives ([T1]). Built in
 // a local vector and stored only when complete: an interrupt or std::bad_alloc half-way caches
 // nothing.
-const std::vector<NodeId>& tape_of(Arena& arena, WalkScope& walk, NodeId root) {
-  if (const std::vector<NodeId>* stream = tapes().find(root)) return *stream;
+const tape::Tape& tape_of(Arena& arena, WalkScope& walk, NodeId root) {
+  if (const tape::Tape* tape = tapes().find(root)) return *tape;
   return tapes().store(root, tape::lower(arena, walk, root));
 }
 
@@ -45,12 +45,12 @@ const std::vector<NodeId>& tape_of(Arena& arena, WalkScope& walk, NodeId root) {
 
 void recompute(Arena& arena, NodeId root) {
   WalkScope walk(arena);
-  const std::vector<NodeId>& stream = tape_of(arena, walk, root);
-  tape::Saved saved{walk.buffer(stream.size())};  // [W2] values before, for errors
+  const tape::Tape& tape = tape_of(arena, walk, root);
+  tape::Saved saved{walk.buffer(tape.nodes.size())};  // [W2] values before, for errors
   try {
-    tape::forward(arena, stream, saved);
+    tape::forward(arena, tape, saved);
   } catch (...) {
-    tape::restore(arena, stream, saved);
+    tape::restore(arena, tape, saved);
     throw;
   }
 }
@@ -63,10 +63,10 @@ void zero_grad(Arena& arena, NodeId root) {
 void backward_replayed(Arena& arena, NodeId root) {
   {
     WalkScope walk(arena);  // [W1] first: the cache may change while another thread's walk runs
-    if (const std::vector<NodeId>* stream = tapes().find(root)) {
+    if (const tape::Tape* tape = tapes().find(root)) {
       arena.node(root).grad = 1.0;
-      note_backward({"tape", stream->size()});
-      tape::backward(arena, *stream);
+      note_backward({"tape", tape->nodes.size()});
+      tape::backward(arena, *tape);
       return;
     }
   }

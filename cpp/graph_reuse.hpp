@@ -21,15 +21,15 @@ class Tapes {
   Tapes(const Tapes&) = delete;
   Tapes& operator=(const Tapes&) = delete;
 
-  const std::vector<NodeId>* find(NodeId root) const;
-  // All or nothing: stores a complete stream, or throws std::bad_alloc having stored nothing.
-  const std::vector<NodeId>& store(NodeId root, std::vector<NodeId> stream);
-  void forget(NodeId root) { streams_.erase(root); }
+  const tape::Tape* find(NodeId root) const;
+  // All or nothing: stores a complete tape, or throws std::bad_alloc having stored nothing.
+  const tape::Tape& store(NodeId root, tape::Tape tape);
+  void forget(NodeId root) { tapes_.erase(root); }
   std::size_t bytes() const;
 
  private:
   Arena& arena_;
-  std::unordered_map<NodeId, std::vector<NodeId>> streams_;
+  std::unordered_map<NodeId, tape::Tape> tapes_;
 };
 
 // The process-wide cache, over arena() (never destroyed, as the arena [A6]).

@@ -9,7 +9,7 @@ namespace arenagrad::tape {
 
 namespace {
 
-constexpr NodeId kDot = NodeId{1} << 31;
+constexpr std::uint32_t kOneNode = 0;  // Tape::code: one node, run by its op; n > 0: a chain
 
 bool is_leaf(const Node& n) { return n.op == Op::Leaf; }
 
@@ -31,12 +31,12 @@ bool extends(Arena& arena, const std::vector<NodeId>& inner, std::size_t j, std:
   return arena.node(m.operands.pair[0]).mark != epoch && arena.node(m.operands.pair[1]).mark != epoch;
 }
 
-// Appends the non-leaf nodes, fusing each maximal run of links into one kDot instruction.
-void emit(Arena& arena, std::uint16_t epoch, const std::vector<NodeId>& inner,
-          std::vector<NodeId>& stream) {
+// Appends the non-leaf nodes and their instructions, fusing each maximal run of links into one.
+void emit(Arena& arena, std::uint16_t epoch, const std::vector<NodeId>& inner, Tape& tape) {
   for (std::size_t i = 0; i < inner.size();) {
     if (!is_link(arena, inner, i)) {
-      stream.push_back(inner[i++]);
+      tape.nodes.push_back(inner[i++]);
+      tape.code.push_back(kOneNode);
       continue;
     }
     arena.node(inner[i + 1]).mark = epoch;  // the run's Adds carry `epoch` while it grows
@@ -46,16 +46,12 @@ void emit(Arena& arena, std::uint16_t epoch, const std::vector<NodeId>& inner,
       j += 2;
     }
     for (std::size_t k = i + 1; k < j; k += 2) arena.node(inner[k]).mark = 0;  // no epoch is 0
-    const NodeId tag = kDot | static_cast<NodeId>((j - i) / 2);
-    stream.push_back(tag);
-    stream.insert(stream.end(), inner.begin() + static_cast<std::ptrdiff_t>(i),
-                  inner.begin() + static_cast<std::ptrdiff_t>(j));
-    stream.push_back(tag);
+    tape.nodes.insert(tape.nodes.end(), inner.begin() + static_cast<std::ptrdiff_t>(i),
+                      inner.begin() + static_cast<std::ptrdiff_t>(j));
+    tape.code.push_back(static_cast<std::uint32_t>((j - i) / 2));
     i = j;
   }
 }
-
-std::size_t leaf_count(const std::vector<NodeId>& stream) { return stream[0]; }
 
 // Polls for interrupts once per walk::interval() nodes, however far an instruction jumps.
 class Poll {
@@ -91,43 +87,43 @@ double value_of(const Arena& arena, const Node& n, std::vector<double>& operands
 
 }  // namespace
 
-std::vector<NodeId> lower(Arena& arena, WalkScope& walk, NodeId root) {
+Tape lower(Arena& arena, WalkScope& walk, NodeId root) {
   std::vector<NodeId>& order = walk.order();  // [W2]
   topological_order(arena, walk, root, order);
-  std::vector<NodeId> leaves, inner;
+  Tape tape;
+  std::vector<NodeId> inner;
   bool in_id_order = true;
   for (NodeId id : order) {
     const Node& n = arena.node(id);
     if (is_leaf(n)) {
-      leaves.push_back(id);
+      tape.nodes.push_back(id);
     } else {
       inner.push_back(id);
       if (n.flags & flag::kOutOfOrder) in_id_order = false;
     }
   }
+  tape.leaves = tape.nodes.size();
   if (in_id_order) std::sort(inner.begin(), inner.end());  // [T2] the id scan's order
-  std::vector<NodeId> stream;
-  stream.reserve(1 + order.size() + inner.size() / 8);
-  stream.push_back(static_cast<NodeId>(leaves.size()));
-  stream.insert(stream.end(), leaves.begin(), leaves.end());
-  emit(arena, walk.new_epoch(), inner, stream);
-  return stream;
+  tape.nodes.reserve(order.size());
+  emit(arena, walk.new_epoch(), inner, tape);
+  tape.nodes.shrink_to_fit();
+  tape.code.shrink_to_fit();
+  return tape;
 }
 
-void forward(Arena& arena, const std::vector<NodeId>& stream, Saved& saved) {
+void forward(Arena& arena, const Tape& tape, Saved& saved) {
   double* save = saved.values;
   Poll poll;
   std::vector<double> operands;
+  const NodeId* id = tape.nodes.data() + tape.leaves;
   try {
-    for (std::size_t i = 1 + leaf_count(stream); i < stream.size(); ++i) {
-      if (stream[i] & kDot) {
-        const std::size_t links = stream[i] & ~kDot;
+    for (const std::uint32_t links : tape.code) {
+      if (links != kOneNode) {
         poll.after(2 * links);
-        const NodeId* link = &stream[i + 1];
-        double acc = arena.node(arena.node(link[1]).operands.pair[0]).data;
-        for (std::size_t k = 0; k < links; ++k, link += 2) {
-          Node& m = arena.node(link[0]);
-          Node& a = arena.node(link[1]);
+        double acc = arena.node(arena.node(id[1]).operands.pair[0]).data;
+        for (const NodeId* const end = id + 2 * links; id != end; id += 2) {
+          Node& m = arena.node(id[0]);
+          Node& a = arena.node(id[1]);
           const double product =
               arena.node(m.operands.pair[0]).data * arena.node(m.operands.pair[1]).data;
           *save++ = m.data;
@@ -136,12 +132,12 @@ void forward(Arena& arena, const std::vector<NodeId>& stream, Saved& saved) {
           *save++ = a.data;
           a.data = acc;
         }
-        i += 2 * links + 1;
         continue;
       }
       poll.after(1);
-      Node& n = arena.node(stream[i]);
-      if (n.flags & flag::kCustomBackward) throw CustomForwardUnknown{stream[i]};
+      Node& n = arena.node(*id);
+      if (n.flags & flag::kCustomBackward) throw CustomForwardUnknown{*id};
+      ++id;
       if (n.op == Op::Custom) continue;  // built by hand: its data is an input
       const double value = value_of(arena, n, operands);
       *save++ = n.data;
@@ -154,45 +150,33 @@ void forward(Arena& arena, const std::vector<NodeId>& stream, Saved& saved) {
   saved.count = static_cast<std::size_t>(save - saved.values);
 }
 
-void restore(Arena& arena, const std::vector<NodeId>& stream, const Saved& saved) {
+void restore(Arena& arena, const Tape& tape, const Saved& saved) {
   std::size_t next = 0;
-  auto put_back = [&](NodeId id) {
-    if (next == saved.count) return false;
-    arena.node(id).data = saved.values[next++];
-    return true;
-  };
-  for (std::size_t i = 1 + leaf_count(stream); i < stream.size(); ++i) {
-    if (stream[i] & kDot) {
-      const std::size_t links = stream[i] & ~kDot;
-      for (std::size_t k = 0; k < 2 * links; ++k)
-        if (!put_back(stream[i + 1 + k])) return;
-      i += 2 * links + 1;
-      continue;
-    }
-    if (arena.node(stream[i]).op == Op::Custom) continue;
-    if (!put_back(stream[i])) return;
+  for (std::size_t i = tape.leaves; i < tape.nodes.size() && next < saved.count; ++i) {
+    Node& n = arena.node(tape.nodes[i]);
+    if (n.op != Op::Custom) n.data = saved.values[next++];  // forward() skips Custom nodes alone
   }
 }
 
-void backward(Arena& arena, const std::vector<NodeId>& stream) {
+void backward(Arena& arena, const Tape& tape) {
   Poll poll;
-  const std::size_t first = 1 + leaf_count(stream);
-  for (std::size_t i = stream.size(); i-- > first;) {
-    if (!(stream[i] & kDot)) {
+  const NodeId* end = tape.nodes.data() + tape.nodes.size();  // the instructions' nodes, from the last
+  for (auto code = tape.code.rbegin(); code != tape.code.rend(); ++code) {
+    const std::uint32_t links = *code;
+    if (links == kOneNode) {
       poll.after(1);
-      propagate(arena, arena.node(stream[i]));
+      propagate(arena, arena.node(*--end));
       continue;
     }
     // The links from the last: a_k, then m_k, as propagate() would take them one by one. The
     // grad of a_k-1 stays in `g` from its store to its use: nothing in between writes it
     // (extends(): no Mul of the run reads an Add of the run).
-    const std::size_t links = stream[i] & ~kDot;
     poll.after(2 * links);
-    i -= 2 * links + 1;  // the opening tag
-    double g = arena.node(stream[i + 2 * links]).grad;
-    for (std::size_t k = links; k-- > 0;) {
-      const Node& a = arena.node(stream[i + 2 + 2 * k]);
-      Node& m = arena.node(stream[i + 1 + 2 * k]);
+    const NodeId* const first = end - 2 * links;
+    double g = arena.node(end[-1]).grad;
+    for (const NodeId* link = end - 2; ; link -= 2) {
+      const Node& a = arena.node(link[1]);
+      Node& m = arena.node(link[0]);
       Node& before = arena.node(a.operands.pair[0]);
       const double g_before = before.grad + 1.0 * g;
       before.grad = g_before;
@@ -203,24 +187,14 @@ void backward(Arena& arena, const std::vector<NodeId>& stream) {
       Node& x = arena.node(m.operands.pair[1]);
       x.grad += w.data * gm;
       g = g_before;
+      if (link == first) break;
     }
+    end = first;
   }
 }
 
-void zero_grad(Arena& arena, const std::vector<NodeId>& stream) {
-  const NodeId* id = stream.data() + 1;
-  const NodeId* const end = stream.data() + stream.size();
-  for (const NodeId* const leaves_end = id + leaf_count(stream); id != leaves_end; ++id)
-    arena.node(*id).grad = 0.0;
-  while (id != end) {
-    if (!(*id & kDot)) {
-      arena.node(*id++).grad = 0.0;
-      continue;
-    }
-    const NodeId* const links_end = id + 1 + 2 * (*id & ~kDot);
-    for (++id; id != links_end; ++id) arena.node(*id).grad = 0.0;
-    ++id;  // the closing tag
-  }
+void zero_grad(Arena& arena, const Tape& tape) {
+  for (NodeId id : tape.nodes) arena.node(id).grad = 0.0;
 }
 
 }  // namespace arenagrad::tape

@@ -11,16 +11,17 @@
 //      exactly the arithmetic of propagate()/evaluate() on its nodes, in stream order; fused
 //      instructions only drop the dispatch, never reorder a floating-point operation.
 //
-// Layout of the stream (NodeIds stay below 2^31, Arena::grow, so the top bit tags):
-//   [L, leaf_1 .. leaf_L]                    the graph's leaves (zero_grad clears them too)
-//   id                                       one node, run by its op
-//   kDot|n, m_0, a_0, .. m_n-1, a_n-1, kDot|n
-//                                            a chain a_k = a_k-1 + m_k, m_k = w_k * x_k
-//                                            (a_-1 is a_0's first operand): micrograd's neuron
-//                                            `sum((wi*xi for ...), b)`; tagged at both ends so that
-//                                            backward reads the stream from its end.
+// Layout (struct of arrays):
+//   nodes: the graph's leaves (zero_grad clears them too), then every other node in stream order;
+//   code:  one entry per instruction, reading the next nodes in turn:
+//          0      one node, run by its op;
+//          n > 0  a chain of n links m_0, a_0, .. m_n-1, a_n-1 with a_k = a_k-1 + m_k and
+//                 m_k = w_k * x_k (a_-1 is a_0's first operand): micrograd's neuron
+//                 `sum((wi*xi for ...), b)`. backward() reads both arrays from their ends.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "arena.hpp"
@@ -37,10 +38,20 @@ struct CustomForwardUnknown {
 
 namespace arenagrad::tape {
 
-// The stream of `root`'s graph (walks it: call inside `walk`).
-std::vector<NodeId> lower(Arena& arena, WalkScope& walk, NodeId root);
+struct Tape {
+  std::vector<NodeId> nodes;
+  std::vector<std::uint32_t> code;
+  std::size_t leaves = 0;  // nodes[0, leaves) are the leaves
 
-// The values forward() overwrote, in order: room for stream.size() of them.
+  std::size_t bytes() const {
+    return nodes.capacity() * sizeof(NodeId) + code.capacity() * sizeof(std::uint32_t);
+  }
+};
+
+// The tape of `root`'s graph (walks it: call inside `walk`).
+Tape lower(Arena& arena, WalkScope& walk, NodeId root);
+
+// The values forward() overwrote, in order: room for tape.nodes.size() of them.
 struct Saved {
   double* values;
   std::size_t count = 0;
@@ -48,14 +59,14 @@ struct Saved {
 
 // Forward values of every non-leaf node, in stream order. Throws what evaluate() throws, and
 // CustomForwardUnknown; on return and on a throw, `saved` holds each value it overwrote.
-void forward(Arena& arena, const std::vector<NodeId>& stream, Saved& saved);
+void forward(Arena& arena, const Tape& tape, Saved& saved);
 // Puts back the values forward() overwrote before it threw.
-void restore(Arena& arena, const std::vector<NodeId>& stream, const Saved& saved);
+void restore(Arena& arena, const Tape& tape, const Saved& saved);
 
-// micrograd's chain rule over the stream from its end; the root's grad must be set.
-void backward(Arena& arena, const std::vector<NodeId>& stream);
+// micrograd's chain rule over the tape from its end; the root's grad must be set.
+void backward(Arena& arena, const Tape& tape);
 
-// grad = 0 for every node of the stream, leaves included.
-void zero_grad(Arena& arena, const std::vector<NodeId>& stream);
+// grad = 0 for every node of the tape, leaves included.
+void zero_grad(Arena& arena, const Tape& tape);
 
 }  // namespace arenagrad::tape
