@@ -61,16 +61,14 @@ void zero_grad(Arena& arena, NodeId root) {
 }
 
 void backward_replayed(Arena& arena, NodeId root) {
-  {
-    WalkScope walk(arena);  // [W1] first: the cache may change while another thread's walk runs
-    if (const tape::Tape* tape = tapes().find(root)) {
-      arena.node(root).grad = 1.0;
-      note_backward({"tape", tape->nodes.size()});
-      tape::backward(arena, *tape);
-      return;
-    }
-  }
-  backward(arena, root);
+  // The flag of a live root changes only when recompute()/zero_grad() lowers its tape, so a
+  // graph without one goes to backward() (which opens its own walk) and one with it keeps it.
+  if (!(arena.node(root).flags & flag::kCachedTape)) return backward(arena, root);
+  WalkScope walk(arena);  // [W1] before find(): the cache may change while another walk runs
+  const tape::Tape& tape = *tapes().find(root);
+  arena.node(root).grad = 1.0;
+  note_backward({"tape", tape.nodes.size()});
+  tape::backward(arena, tape);
 }
 
 }  // namespace arenagrad

@@ -1,4 +1,4 @@
-"""An open Value (issue 10): the lecture's custom ops (`Value(data, children, op)` plus
+"""An open Value (README "Adding an operation"): the lecture's custom ops (`Value(data, children, op)` plus
 `out._backward = closure`), attached methods, subclasses, weak references, instance attributes,
 copies and pickles, each run on both engines where the reference can run it."""
 import copy

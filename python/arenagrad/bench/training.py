@@ -14,8 +14,8 @@ from .timing import collect, measure, scale
 
 # --- op-by-op: acc = acc + w*x over 1,000 terms (2 ops a term) --------------------------------
 
-def op_by_op(engine, repeats, terms=1000):
-    """ns per op of `acc = acc + w*x` built from Python."""
+def op_by_op(engine, repeats, terms=1000, number=None):
+    """ns per op of `acc = acc + w*x` built from Python (`number` builds a sample)."""
     rng = random.Random(1234)
     w = [engine.Value(rng.uniform(-1, 1)) for _ in range(terms)]
     x = [engine.Value(rng.uniform(-1, 1)) for _ in range(terms)]
@@ -27,7 +27,9 @@ def op_by_op(engine, repeats, terms=1000):
             acc = acc + wi * xi
         return acc
 
-    result = measure(build, repeats, number=20 if engine.name == "arenagrad" else 2)
+    if number is None:
+        number = 20 if engine.name == "arenagrad" else 2
+    result = measure(build, repeats, number=number)
     collect()
     return {"ns_per_op": scale(result, 1 / (2 * terms)), "terms": terms}
 
