@@ -11,12 +11,14 @@ namespace {
 
 constexpr std::uint32_t kOneNode = 0;  // Tape::code: one node, run by its op; n > 0: a chain
 
-// True when inner[i] and inner[i+1] are a chain link m = w*x, a = _ + m.
+// True when inner[i] and inner[i+1] are a chain link m = w*x, a = _ + m, where `_` is not m
+// itself (m + m: the chain would read its start before computing m).
 bool is_link(const Arena& arena, const std::vector<NodeId>& inner, std::size_t i) {
   if (i + 1 >= inner.size()) return false;
   const Node& m = arena.node(inner[i]);
   const Node& a = arena.node(inner[i + 1]);
-  return m.op == Op::Mul && a.op == Op::Add && a.operands.pair[1] == inner[i];
+  return m.op == Op::Mul && a.op == Op::Add && a.operands.pair[1] == inner[i] &&
+         a.operands.pair[0] != inner[i];
 }
 
 // True when link inner[j], inner[j+1] may join a run whose Adds carry `epoch` in their marks:

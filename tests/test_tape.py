@@ -5,7 +5,7 @@ data and grad, bit for bit."""
 import random
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 import arenagrad
 from arenagrad import _core
@@ -98,6 +98,7 @@ def build_graph(leaves, plan):
 
 
 @settings(deadline=None)
+@example(leaves=[1.0, 0.0], plan=[("mul", 0, 0, 1), ("add", 2, 2, 1)], new_data=[0.0] * 5)  # m + m
 @given(st.lists(finite, min_size=2, max_size=5), plans, st.lists(finite, min_size=5, max_size=5))
 def test_tape_equals_walks_on_every_node(leaves, plan, new_data):
     walked_root, walked = build_graph(leaves, plan)
