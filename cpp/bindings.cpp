@@ -245,7 +245,7 @@ py::dict memory_stats() {
   py::dict d;
   d["live_nodes"] = s.live_nodes;
   d["capacity"] = s.capacity;
-  d["bytes"] = s.bytes + WalkScope::scratch_bytes() + tapes().bytes() + grad_scratch_bytes();
+  d["bytes"] = s.bytes + WalkScope::scratch_bytes() + tapes().bytes();
   d["node_bytes"] = sizeof(Node);
   d["out_of_order_nodes"] = arena().out_of_order_nodes();
   return d;
@@ -266,7 +266,6 @@ PYBIND11_MODULE(_core, m) {
           WalkScope walk(arena());  // [W1]: never while a walk reads the chunks or scratch
           arena().trim();
           WalkScope::release_scratch();
-          release_grad_scratch();
         },
         "Returns unused trailing arena chunks and the walks' scratch buffers to the system.");
   m.def("sum", &sum_values, py::arg("values"),

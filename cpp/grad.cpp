@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <unordered_map>
 
@@ -42,11 +41,9 @@ class Topo {
  public:
   std::vector<NodeId> order;
 
-  Topo(Arena& arena, NodeId root) {
-    {
-      WalkScope walk(arena);  // [W1] the marks, for the order alone: the sweeps use none
-      topological_order(arena, walk, root, order);
-    }
+  // `walk` lends its marks to the ordering; the sweeps over `order` use none.
+  Topo(Arena& arena, WalkScope& walk, NodeId root) {
+    topological_order(arena, walk, root, order);
     const auto [lo, hi] = std::minmax_element(order.begin(), order.end());
     const std::size_t span = std::size_t{*hi} - *lo + 1;
     if (span <= 4 * order.size() + 4096) {
@@ -94,114 +91,99 @@ class LeafInputs {
       for (NodeId id : ids) sparse_.emplace(id, 0.0);
     }
   }
-  void add(NodeId id, double x) {
-    if (std::size_t{id - lo_} < dense_.size()) {
-      dense_[id - lo_] += x;
-    } else if (!sparse_.empty()) {
-      const auto it = sparse_.find(id);
-      if (it != sparse_.end()) it->second += x;
+  // The sweep's copy of the table's bounds, held in registers (as members, every store of
+  // the sweep through a double* made the compiler read them again).
+  struct Sink {
+    NodeId lo;
+    std::size_t n;
+    double* dense;
+    LeafInputs* sparse;  // nullptr when no input is kept in the map
+    ARENAGRAD_FORCE_INLINE void add(NodeId id, double x) const {
+      if (std::size_t{id - lo} < n) dense[id - lo] += x;
+      else if (sparse) sparse->add_sparse(id, x);
     }
-  }
+  };
+  Sink sink() { return {lo_, dense_.size(), dense_.data(), sparse_.empty() ? nullptr : this}; }
   double adjoint(NodeId id) const {  // `id` is an input leaf
     return std::size_t{id - lo_} < dense_.size() ? dense_[id - lo_] : sparse_.at(id);
   }
 
  private:
+  void add_sparse(NodeId id, double x) {  // out of the sweep's inner loop
+    const auto it = sparse_.find(id);
+    if (it != sparse_.end()) it->second += x;
+  }
   NodeId lo_ = 0;
   std::vector<double> dense_;                   // the adjoint of leaf lo_ + i
   std::unordered_map<NodeId, double> sparse_;   // instead, when the inputs' ids are spread out
 };
 
-// The id-order sweep's table, keyed by depth = root - id: each non-leaf's adjoint, or kUnreached
-// while the sweep has not reached it. kUnreached is a signaling NaN, which no arithmetic returns
-// (IEEE 754: an operation on a NaN delivers a quiet one), so it never stands for an adjoint; one
-// double per entry keeps the table half the size of a (double, flag) pair. Its storage is reused
-// across calls (kept unreached, up to kSpareEntries = 8 MiB): fresh memory for every call cost
-// more in page faults than the sweep itself. A table takes the spare storage for itself, so a
-// grad() nested in a poll's Python code gets its own.
-class DepthTable {
- public:
-  static constexpr std::uint64_t kUnreached = 0x7FF4'0000'0000'0001;
+// The id-order sweep's adjoint table, keyed by depth = root - id, in the walk's buffer [W2]
+// (kept between walks: fresh memory for every call cost more in page faults than the sweep).
+// Uninitialized: the sweep writes a depth's entry when it marks the node, before any read.
+struct DepthAdjoints {
+  double* at;
+  std::size_t size;
 
-  static bool reached(double x) {
-    std::uint64_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    return bits != kUnreached;
+  explicit DepthAdjoints(WalkScope& walk) : at(walk.buffer(kSparseSlack)), size(kSparseSlack) {}
+  // Makes `depth` an entry (rare: the size doubles), unless it lies so far below the depths
+  // scanned that the table would grow with the gap rather than the graph (false).
+  bool grow(WalkScope& walk, std::size_t depth, std::size_t scanned) {
+    if (depth > kFarFactor * (scanned + 1) + kFarSlack) return false;
+    const std::size_t grown = std::max(depth + 1, 2 * size);
+    at = walk.buffer(grown, size);
+    size = grown;
+    return true;
   }
-  static double unreached() {
-    double x;
-    std::memcpy(&x, &kUnreached, sizeof x);
-    return x;
-  }
-
-  DepthTable() { entries_.swap(spare()); }
-  DepthTable(const DepthTable&) = delete;
-  DepthTable& operator=(const DepthTable&) = delete;
-  ~DepthTable() {
-    if (entries_.size() > kSpareEntries || entries_.size() <= spare().size()) return;
-    std::fill_n(entries_.begin(), std::min(entries_.size(), deepest_ + 1), unreached());
-    entries_.swap(spare());
-  }
-  // A depth the sweep has reached (no bounds check).
-  double at(std::size_t depth) const { return entries_[depth]; }
-  // A depth that may be beyond every one so far.
-  double& reach(std::size_t depth) {
-    if (depth >= entries_.size())
-      entries_.resize(std::max(depth + 1, 2 * entries_.size()), unreached());
-    deepest_ = std::max(deepest_, depth);
-    return entries_[depth];
-  }
-  double adjoint(std::size_t depth) const {
-    return depth < entries_.size() && reached(entries_[depth]) ? entries_[depth] : 0.0;
-  }
-  static std::size_t spare_bytes() { return spare().capacity() * sizeof(double); }
-  static void release_spare() { std::vector<double>().swap(spare()); }
-
- private:
-  static constexpr std::size_t kSpareEntries = std::size_t{1} << 20;
-  static std::vector<double>& spare() {
-    static auto* const entries = new std::vector<double>();  // never destroyed, as the arena [A6]
-    return *entries;
-  }
-  std::vector<double> entries_;
-  std::size_t deepest_ = 0;  // every entry deeper is untouched (still unreached)
 };
 
 // [A4] While no live node is out of order, descending ids are a reverse topological order: one
-// scan down from the root sweeps the graph in backward.cpp's sweep_by_id order (so the sums are
-// backward()'s, bit for bit: a first contribution is added to 0.0 as backward adds it to a
-// zeroed grad). Like backward.cpp's scan, it gives up (false) once it has read more than
-// kSparseFactor slots per reached node plus kSparseSlack, so that it costs O(graph) however many
-// unrelated nodes lie between. `table` is this walk's own (no Node::mark: a poll may run Python that starts
-// another walk).
-bool sweep_by_id(Arena& arena, NodeId root, DepthTable& table, LeafInputs& leaves) {
-  table.reach(0) = 1.0;
-  std::size_t pending = 1;  // reached, not yet swept; a reached id is below every swept one
+// scan down from the root sweeps the graph in backward.cpp's sweep_by_id order, with the same
+// marks, budget and arithmetic, so the sums are backward()'s, bit for bit (a first contribution
+// is added to 0.0 as backward adds it to a zeroed grad). Only where the sums live differs: a
+// non-leaf's in `adj.at[root - id]`, valid once the node holds this walk's mark (no entry is
+// read before, so the table needs no clearing pass); an input leaf's in `leaves`. Returns false
+// when the slots turn out sparse, or an operand lies so far below what has been scanned that
+// the table would grow with the gap rather than the graph: the caller takes the explicit order.
+// Its own function: inlined into its caller, the loop's locals were spilled to the stack.
+ARENAGRAD_NO_INLINE bool sweep_by_id(Arena& arena, WalkScope& walk, NodeId root,
+                                     DepthAdjoints& table, LeafInputs& leaves) {
+  const std::uint16_t epoch = walk.new_epoch();
+  const std::size_t poll_mask = walk::mask();
+  const LeafInputs::Sink to_inputs = leaves.sink();
+  DepthAdjoints adj = table;  // in registers, as to_inputs; given back when the sweep ends
+  arena.node(root).mark = epoch;
+  adj.at[0] = 1.0;
+  std::size_t pending = 1;  // marked, not yet swept; a marked id is below every swept one
   std::size_t budget = kSparseFactor + kSparseSlack;  // slots the scan may still read
   for (NodeId id = root;; --id) {
-    if (walk::due(id, walk::mask())) walk::poll_interrupt();
-    if (budget-- == 0) return false;  // sparse: the caller takes the explicit order
-    const double g = table.at(root - id);
-    if (!DepthTable::reached(g)) continue;
+    if (walk::due(id, poll_mask)) walk::poll_interrupt();
+    if (budget-- == 0) return false;
     const Node& n = arena.node(id);
+    if (n.mark != epoch) continue;
     if (n.op == Op::Custom) through_custom(arena, id);
-    bool sparse = false;
-    for_each_partial(arena, n, [&](NodeId o, double d) {
-      if (arena.node(o).op == Op::Leaf) return leaves.add(o, d * g);
-      // far below what has been scanned: the table would grow with the gap, not the graph
-      if (root - o > kFarFactor * std::size_t{root - id + 1} + kFarSlack) sparse = true;
-      if (sparse) return;
-      double& adj = table.reach(root - o);  // o < id: [A4]
-      if (DepthTable::reached(adj)) {
-        adj += d * g;
-      } else {
-        adj = 0.0 + d * g;
+    const double g = adj.at[root - id];
+    bool far = false;
+    for_each_partial(arena, n, [&](NodeId o, double d) ARENAGRAD_FORCE_INLINE {
+      Node& operand = arena.node(o);
+      if (operand.op == Op::Leaf) return to_inputs.add(o, d * g);
+      const std::size_t depth = root - o;  // o < id: [A4]
+      if (operand.mark == epoch) {
+        adj.at[depth] += d * g;
+      } else if (depth < adj.size || adj.grow(walk, depth, root - id)) {
+        operand.mark = epoch;
+        adj.at[depth] = 0.0 + d * g;
         ++pending;
         budget += kSparseFactor;
+      } else {
+        far = true;
       }
     });
-    if (sparse) return false;
-    if (--pending == 0) return true;
+    if (far) return false;
+    if (--pending == 0) {
+      table = adj;
+      return true;
+    }
   }
 }
 
@@ -222,26 +204,27 @@ std::vector<double> sweep_in_order(Arena& arena, const Topo& topo) {
 std::vector<double> adjoint_numbers(Arena& arena, NodeId output,
                                     const std::vector<NodeId>& inputs) {
   std::vector<double> values(inputs.size(), 0.0);
+  WalkScope walk(arena);  // [W1] the marks; [W2] the depth table's storage
   if (arena.out_of_order_nodes() == 0) {
     LeafInputs leaves(arena, inputs);
-    DepthTable table;
-    if (sweep_by_id(arena, output, table, leaves)) {
+    DepthAdjoints adj(walk);
+    if (sweep_by_id(arena, walk, output, adj, leaves)) {
+      const std::uint16_t epoch = arena.node(output).mark;  // the sweep's marks, still standing
       for (std::size_t i = 0; i < inputs.size(); ++i) {
         const NodeId id = inputs[i];
+        const Node& n = arena.node(id);
         if (id == output) values[i] = 1.0;  // the root has no user in its own graph
-        else if (arena.node(id).op == Op::Leaf) values[i] = leaves.adjoint(id);
-        else if (id < output) values[i] = table.adjoint(output - id);
+        else if (n.op == Op::Leaf) values[i] = leaves.adjoint(id);
+        else if (id <= output && n.mark == epoch) values[i] = adj.at[output - id];
       }
       return values;
     }
   }
-  {
-    const Topo topo(arena, output);
-    const std::vector<double> adj = sweep_in_order(arena, topo);
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-      const std::uint32_t at = topo.find(inputs[i]);
-      if (at != kNowhere) values[i] = adj[at];
-    }
+  const Topo topo(arena, walk, output);
+  const std::vector<double> adj = sweep_in_order(arena, topo);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const std::uint32_t at = topo.find(inputs[i]);
+    if (at != kNowhere) values[i] = adj[at];
   }
   return values;
 }
@@ -382,7 +365,12 @@ void chain_rule_nodes(Arena& arena, NodeId out_id, NodeId g, Wanted&& wanted, Em
 }
 
 HeldNodes adjoint_nodes(Arena& arena, NodeId output, const std::vector<NodeId>& inputs) {
-  const Topo topo(arena, output);
+  // The walk ends before any node is built: building runs no walk, but a poll below may run
+  // Python code that does.
+  const Topo topo = [&] {
+    WalkScope walk(arena);
+    return Topo(arena, walk, output);
+  }();
   const std::size_t n = topo.order.size();
   const auto at = [&](NodeId id) { return topo.find(id); };
   // needed[i]: order[i] is an input or reaches one. Other adjoints would be nodes nobody uses.
@@ -430,7 +418,5 @@ HeldNodes grad(Arena& arena, NodeId output, const std::vector<NodeId>& inputs, b
   return results;
 }
 
-std::size_t grad_scratch_bytes() { return DepthTable::spare_bytes(); }
-void release_grad_scratch() { DepthTable::release_spare(); }
 
 }  // namespace arenagrad

@@ -25,9 +25,4 @@ struct NotDifferentiable {
 // any exception nothing it built stays alive.
 HeldNodes grad(Arena& arena, NodeId output, const std::vector<NodeId>& inputs, bool create_graph);
 
-// The storage grad() keeps between calls (its depth table's, up to 8 MiB): bytes held now, and
-// giving it back to the system (trim()).
-std::size_t grad_scratch_bytes();
-void release_grad_scratch();
-
 }  // namespace arenagrad

@@ -77,6 +77,18 @@ NodeId unary(Arena& arena, Op op, NodeId a);               // Relu, Tanh, Exp, L
 NodeId sum(Arena& arena, const NodeId* ids, std::size_t n);
 NodeId custom(Arena& arena, double data, const NodeId* children, std::size_t n, std::string op);
 
+// Inlining decisions the compiler's heuristics get wrong where a profile showed it matters:
+// FORCE_INLINE for the sweeps' per-node code and the callbacks they pass to for_each_partial
+// (each called from every case); NO_INLINE for a sweep whose only caller is large (inlined
+// there, link-time optimization spilled the loop's locals to the stack).
+#if defined(__GNUC__)
+#define ARENAGRAD_FORCE_INLINE __attribute__((always_inline))
+#define ARENAGRAD_NO_INLINE __attribute__((noinline))
+#else
+#define ARENAGRAD_FORCE_INLINE
+#define ARENAGRAD_NO_INLINE
+#endif
+
 // micrograd's compositions, kept node for node so that the numbers are micrograd's.
 NodeId neg(Arena& arena, NodeId a);                  // a * -1
 NodeId sub(Arena& arena, Operand a, Operand b);      // a + (-b)
@@ -86,10 +98,7 @@ NodeId truediv(Arena& arena, Operand a, Operand b);  // a * b**-1
 // operand order (a Custom node has none: see grad.cpp). The one place these partials live:
 // backward()'s propagate and grad() (grad.cpp) both multiply them by the adjoint of `out`.
 template <class F>
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-inline void for_each_partial(const Arena& arena, const Node& out, F&& f) {
+ARENAGRAD_FORCE_INLINE inline void for_each_partial(const Arena& arena, const Node& out, F&& f) {
   const NodeId* o = out.operands.pair;
   switch (out.op) {
     case Op::Leaf:
@@ -141,10 +150,7 @@ inline void for_each_partial(const Arena& arena, const Node& out, F&& f) {
 
 // micrograd's chain rule at one node: each operand's grad += d out / d operand * out.grad.
 // Inline: backward.cpp's sweep calls it once per node.
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-inline void propagate(Arena& arena, const Node& out) {
+ARENAGRAD_FORCE_INLINE inline void propagate(Arena& arena, const Node& out) {
   if (out.op == Op::Custom) {  // the user's `_backward` closure, if any (value_state.cpp)
     CustomBackward::run(out);
     return;

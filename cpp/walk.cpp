@@ -1,5 +1,6 @@
 #include "walk.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <thread>
 
@@ -46,11 +47,15 @@ std::vector<NodeId>& WalkScope::stack() { return cleared(scratch.stack); }
 std::vector<NodeId>& WalkScope::order() { return cleared(scratch.order); }
 std::vector<double>& WalkScope::values() { return cleared(scratch.values); }
 std::vector<double>& WalkScope::operand_values() { return cleared(scratch.operand_values); }
-double* WalkScope::buffer(std::size_t n) {
+double* WalkScope::buffer(std::size_t n, std::size_t kept) {
   if (scratch.buffer_size < n) {
-    scratch.buffer.reset();
-    scratch.buffer_size = 0;
-    scratch.buffer.reset(new double[n]);  // may throw std::bad_alloc: nothing written yet
+    if (kept == 0) {  // nothing to carry over: the old storage goes first (lower peak)
+      scratch.buffer.reset();
+      scratch.buffer_size = 0;
+    }
+    std::unique_ptr<double[]> grown(new double[n]);  // may throw std::bad_alloc
+    std::copy_n(scratch.buffer.get(), kept, grown.get());
+    scratch.buffer = std::move(grown);
     scratch.buffer_size = n;
   }
   return scratch.buffer.get();

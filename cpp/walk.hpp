@@ -41,8 +41,9 @@ class WalkScope {
   std::vector<NodeId>& order();
   std::vector<double>& values();
   std::vector<double>& operand_values();
-  // Room for `n` doubles, uninitialized (no clearing: for a pass that writes before it reads).
-  double* buffer(std::size_t n);
+  // Room for `n` doubles, uninitialized (no clearing: for a pass that writes before it reads),
+  // the first `kept` of them as they were (growing a table within the walk).
+  double* buffer(std::size_t n, std::size_t kept = 0);
 
   // Returns the scratch buffers' memory to the system; bytes they hold now.
   static void release_scratch();

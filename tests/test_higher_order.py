@@ -297,6 +297,49 @@ def test_grad_numbers_are_backward_numbers(seed, point):
         assert_close(got, want)
 
 
+def spread_layout(layout, point):
+    """Leaves and a graph over them laid out in the arena as `layout` says, with nothing out of
+    order (arena.hpp [A4]); returns (leaves, interior nodes, root, what must stay alive)."""
+    keep = []
+    if layout == "far leaves":  # the graph sits 300,000 live slots above its leaves
+        leaves = [Value(x) for x in point]
+        keep = [Value(0.0) for _ in range(300_000)]
+    elif layout == "leaf above its user":  # freed low slots go to users of a high leaf
+        holes = [Value(0.0) for _ in range(64)]
+        leaves = [Value(x) for x in point]
+        del holes
+    elif layout == "sparse":  # every graph node between 40 unrelated live ones
+        leaves = [Value(x) for x in point]
+    else:
+        leaves = [Value(x) for x in point]
+    nodes = list(leaves)
+    for k in range(60):
+        a, b = nodes[(7 * k) % len(nodes)], nodes[(3 * k + 1) % len(nodes)]
+        nodes.append((a * b).tanh() + a if k % 2 else a * 0.5 + b.sigmoid())
+        if layout == "sparse":
+            keep.append([Value(0.0) for _ in range(40)])
+    root = nodes[-1]
+    for v in nodes[-20:-1]:
+        root = root + v * v
+    return leaves, nodes[len(leaves):], root, keep
+
+
+@pytest.mark.parametrize("layout", ["compact", "far leaves", "leaf above its user", "sparse"])
+def test_grad_numbers_are_backward_numbers_in_every_layout(layout):
+    """Wherever the arena put the graph, grad() gives a zeroed graph's backward() numbers, bit
+    for bit, for leaves, interior nodes and the root as inputs."""
+    leaves, inner, root, keep = spread_layout(layout, (0.3, -0.7, 1.1))
+    assert arenagrad.memory_stats()["out_of_order_nodes"] == 0
+    inputs = leaves + inner[::7] + [root, Value(2.0)]
+    got = [g.data for g in arenagrad.grad(root, inputs)]
+    for v in [*leaves, *inner, root]:
+        v.grad = 0.0
+    root.backward()
+    assert got == [v.grad for v in inputs[:-2]] + [1.0, 0.0]
+    assert any(g != 0 for g in got[:len(leaves)])
+    del keep
+
+
 @given(seed=st.integers(0, 10**6), point=st.tuples(*[st.floats(-1.5, 1.5)] * 3))
 def test_grad_on_out_of_order_graph_matches_reference(seed, point):
     """Slots freed below a half-built graph are reused by its later nodes, whose operands then
