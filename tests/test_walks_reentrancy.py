@@ -1,4 +1,4 @@
-"""Walks (backward, zero_grad, recompute, trim) under interrupts, exceptions and signal handlers
+"""Walks (backward, zero_grad, recompute, trim, grad) under interrupts, exceptions and signal handlers
 (README "Threads, signals and memory"; cpp/walk.hpp [W1], [W2]).
 
 * Grad mode belongs to a thread: no_grad() in one thread never changes recording in another.
@@ -172,8 +172,17 @@ def test_interrupted_recompute_restores_and_then_recomputes_fully(poll_every_nod
 
 # ---- nested walks from a handler ----
 
-@pytest.mark.parametrize("outer", ["backward", "zero_grad", "recompute"])
-@pytest.mark.parametrize("nested", ["backward", "zero_grad", "recompute", "trim"])
+def walk(name, root, leaf):
+    """Runs the walk `name` from `root` (grad(): d root / d leaf); returns grad()'s number."""
+    if name == "trim":
+        return arenagrad.trim()
+    if name == "grad":
+        return arenagrad.grad(root, leaf).data
+    return getattr(root, name)()
+
+
+@pytest.mark.parametrize("outer", ["backward", "zero_grad", "recompute", "grad"])
+@pytest.mark.parametrize("nested", ["backward", "zero_grad", "recompute", "trim", "grad"])
 def test_walk_inside_a_walk_raises_runtime_error(poll_every_node, outer, nested):
     a, y = chain(Value, 50)
     b, other = chain(Value, 5)
@@ -181,16 +190,17 @@ def test_walk_inside_a_walk_raises_runtime_error(poll_every_node, outer, nested)
 
     def handler():
         try:
-            if nested == "trim":
-                arenagrad.trim()
-            else:
-                getattr(other, nested)()
+            walk(nested, other, b)
         except RuntimeError as e:
             seen.append(str(e))
 
     _core._run_in_poll(10, handler)
-    getattr(y, outer)()  # the handler swallowed its error: the outer walk completes
+    got = walk(outer, y, a)  # the handler swallowed its error: the outer walk completes
     assert len(seen) == 1 and "another" in seen[0]
+    if outer == "grad":
+        ra, ry = chain(RefValue, 50)
+        ry.backward()
+        assert got == pytest.approx(ra.grad, rel=1e-12)
     for v in (a, b, y, other):
         v.grad = 0.0
     assert_backward_again_is_the_reference(a, y)
