@@ -9,12 +9,6 @@ namespace {
 // NodeIds stay below 2^31 (Arena::grow).
 constexpr NodeId kExpanded = NodeId{1} << 31;
 
-// An id scan gives up, and the walk falls back to the explicit topological order, once it has
-// read more than kSparseFactor slots per reachable Node plus kSparseSlack: the scan then costs
-// at most a constant factor more than the graph, however many unrelated Nodes lie between.
-constexpr std::size_t kSparseFactor = 8;
-constexpr std::size_t kSparseSlack = 256;
-
 BackwardReport report{"", 0};
 }  // namespace
 

@@ -9,6 +9,13 @@
 
 namespace arenagrad {
 
+// The id scans' give-up rule (backward's here, grad()'s in grad.cpp): a scan gives up, for the
+// explicit topological order, once it has read more than kSparseFactor slots per reachable Node
+// plus kSparseSlack, so that it costs at most a constant factor more than the graph, however
+// many unrelated Nodes lie between.
+constexpr std::size_t kSparseFactor = 8;
+constexpr std::size_t kSparseSlack = 256;
+
 // Every Node reachable from `root`, each after all of its operands (root last), into `order`
 // (cleared first). Runs inside `walk` [W1]; polls for interrupts.
 void topological_order(Arena& arena, WalkScope& walk, NodeId root, std::vector<NodeId>& order);

@@ -27,8 +27,6 @@ namespace {
 }
 
 constexpr std::uint32_t kNowhere = ~std::uint32_t{0};
-constexpr std::size_t kSparseFactor = 8;  // as backward.cpp's scan
-constexpr std::size_t kSparseSlack = 256;
 constexpr std::size_t kFarFactor = 64;  // an operand this far below the scan (in depths scanned)
 constexpr std::size_t kFarSlack = std::size_t{1} << 16;  // ... plus this: take the explicit order
 constexpr NodeId kNone = ~NodeId{0};  // an adjoint node not made yet: zero so far
@@ -146,9 +144,8 @@ struct DepthAdjoints {
 // when the slots turn out sparse, or an operand lies so far below what has been scanned that
 // the table would grow with the gap rather than the graph: the caller takes the explicit order.
 // Its own function: inlined into its caller, the loop's locals were spilled to the stack.
-ARENAGRAD_NO_INLINE bool sweep_by_id(Arena& arena, WalkScope& walk, NodeId root,
-                                     DepthAdjoints& table, LeafInputs& leaves) {
-  const std::uint16_t epoch = walk.new_epoch();
+ARENAGRAD_NO_INLINE bool sweep_by_id(Arena& arena, WalkScope& walk, std::uint16_t epoch,
+                                     NodeId root, DepthAdjoints& table, LeafInputs& leaves) {
   const std::size_t poll_mask = walk::mask();
   const LeafInputs::Sink to_inputs = leaves.sink();
   DepthAdjoints adj = table;  // in registers, as to_inputs; given back when the sweep ends
@@ -208,8 +205,8 @@ std::vector<double> adjoint_numbers(Arena& arena, NodeId output,
   if (arena.out_of_order_nodes() == 0) {
     LeafInputs leaves(arena, inputs);
     DepthAdjoints adj(walk);
-    if (sweep_by_id(arena, walk, output, adj, leaves)) {
-      const std::uint16_t epoch = arena.node(output).mark;  // the sweep's marks, still standing
+    const std::uint16_t epoch = walk.new_epoch();  // its marks tell the reached non-leaves
+    if (sweep_by_id(arena, walk, epoch, output, adj, leaves)) {
       for (std::size_t i = 0; i < inputs.size(); ++i) {
         const NodeId id = inputs[i];
         const Node& n = arena.node(id);
@@ -417,6 +414,5 @@ HeldNodes grad(Arena& arena, NodeId output, const std::vector<NodeId>& inputs, b
   for (double x : values) results.hold(leaf(arena, x));
   return results;
 }
-
 
 }  // namespace arenagrad

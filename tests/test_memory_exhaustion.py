@@ -44,8 +44,19 @@ capped = pytest.mark.skipif(os.environ.get("ARENAGRAD_SANITIZED") == "1",
                             reason="RLIMIT_AS caps don't apply under AddressSanitizer")
 
 
-def run_capped(code):
-    result = subprocess.run([sys.executable, "-c", CAP + textwrap.dedent(code)],
+# A 3e6-node chain y = a * 1.0 * 1.0 ..., for the walks' tests below.
+CHAIN = """
+import arenagrad
+from arenagrad.engine import Value
+a = Value(0.5); y = a
+for _ in range(3_000_000):
+    y = y * 1.0
+"""
+
+
+def run_capped(code, setup=""):
+    """Runs CAP, then `setup`, then `code` in a fresh interpreter; its stdout."""
+    result = subprocess.run([sys.executable, "-c", CAP + setup + textwrap.dedent(code)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result.stdout
@@ -208,11 +219,6 @@ def test_building_past_a_cap_raises_memory_error_and_recovers():
 @capped
 def test_first_zero_grad_out_of_memory_caches_nothing():
     out = run_capped("""
-        import arenagrad
-        from arenagrad.engine import Value
-        a = Value(0.5); y = a
-        for _ in range(3_000_000):
-            y = y * 1.0
         failed = False
         cap(4)
         try:
@@ -224,7 +230,7 @@ def test_first_zero_grad_out_of_memory_caches_nothing():
         y.grad = a.grad = 5.0
         y.zero_grad()
         print(y.grad, a.grad)
-    """)
+    """, setup=CHAIN)
     assert out.split() == ["MemoryError", "0.0", "0.0"]
 
 
@@ -233,11 +239,6 @@ def test_replay_out_of_memory_changes_nothing():
     """The tape's recompute() needs room to save the values it overwrites: when there is none,
     MemoryError before any value changes, and the next call works."""
     out = run_capped("""
-        import arenagrad
-        from arenagrad.engine import Value
-        a = Value(0.5); y = a
-        for _ in range(3_000_000):
-            y = y * 1.0
         y.zero_grad()           # lowers the tape (12 MB)
         arenagrad.trim()        # and gives the walks' scratch back
         a.data = 2.0
@@ -251,5 +252,24 @@ def test_replay_out_of_memory_changes_nothing():
         print("MemoryError" if failed else "no error", y.data)
         y.recompute()
         print(y.data)
-    """)
+    """, setup=CHAIN)
     assert out.split() == ["MemoryError", "0.5", "2.0"]
+
+
+@capped
+def test_grad_out_of_memory_raises_and_the_next_call_works():
+    """grad()'s depth table grows with the graph: with no room for it, MemoryError, no node
+    left behind, and the next call gives the number."""
+    out = run_capped("""
+        live = arenagrad.live_nodes()
+        failed = False
+        cap(4)
+        try:
+            arenagrad.grad(y, a)  # its table needs 24 MB
+        except MemoryError:
+            failed = True
+        uncap()
+        print("MemoryError" if failed else "no error", arenagrad.live_nodes() == live)
+        print(arenagrad.grad(y, a).data)
+    """, setup=CHAIN)
+    assert out.split() == ["MemoryError", "True", "1.0"]
