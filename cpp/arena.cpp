@@ -52,45 +52,70 @@ void Arena::attach_operands(Node& n, std::unique_ptr<NodeId[]> operands) {
   n.operands.many = operands.release();
 }
 
-void Arena::mark_free(NodeId id) {
-  const std::size_t w = id / 64;
-  const std::size_t s = w / 64;
-  free_words_[w] |= std::uint64_t{1} << (id % 64);
-  free_summary_[s] |= std::uint64_t{1} << (w % 64);
-  summary_from_ = std::min(summary_from_, s);
-  --live_;
-}
-
 void Arena::free_graph(NodeId id) {
   // [A2] Recursive twin:  free(n): for o in operands(n): if --o.refs == 0: free(o)
   // The worklist is a singly linked list through the `refs` fields of its Nodes (all 0).
+  // The tables and counters live in locals while the loop runs (the stores to Nodes and bitmap
+  // words would otherwise make the compiler reload them from the Arena at every step). They go
+  // back to the Arena before the observer runs and are read again after it: it may allocate
+  // (moving the tables, never the chunks [A3]) and re-enter free_graph [A7].
   constexpr NodeId kEnd = ~NodeId{0};
-  node(id).refs = kEnd;
+  const std::unique_ptr<Node[]>* chunks = chunks_.data();
+  std::uint64_t* words = free_words_.data();
+  std::uint64_t* summary = free_summary_.data();
+  std::size_t lowest = summary_from_;  // summary_from_ once this loop's frees are counted
+  std::size_t freed = 0;               // not yet subtracted from live_
+  const auto at = [&chunks](NodeId i) -> Node& {
+    return chunks[i >> kChunkBits][i & (kChunkSize - 1)];
+  };
+  const auto release_operand = [&at](NodeId o, NodeId& head) {
+    Node& operand = at(o);
+    if (--operand.refs == 0) {
+      operand.refs = head;
+      head = o;
+    }
+  };
+  at(id).refs = kEnd;
   NodeId head = id;
   while (head != kEnd) {
     const NodeId dead = head;
-    Node& n = node(dead);
+    Node& n = at(dead);
     head = n.refs;
     n.refs = 0;
-    for (NodeId o : owned_operands(n)) {
-      Node& operand = node(o);
-      if (--operand.refs == 0) {
-        operand.refs = head;
-        head = o;
-      }
-    }
-    if (is_nary(n.op)) {
-      operand_array_bytes_ -= (n.operands.many[0] + std::size_t{1}) * sizeof(NodeId);
-      delete[] n.operands.many;
+    const int arity = owned_arity(n.op);
+    if (arity > 0) {
+      release_operand(n.operands.pair[0], head);
+      if (arity == 2) release_operand(n.operands.pair[1], head);
+    } else if (arity < 0) {
+      const NodeId* many = n.operands.many;
+      for (NodeId k = 1; k <= many[0]; ++k) release_operand(many[k], head);
+      operand_array_bytes_ -= (many[0] + std::size_t{1}) * sizeof(NodeId);
+      delete[] many;
     }
     if (n.flags & (flag::kObserved | flag::kOutOfOrder)) {
       if (n.flags & flag::kOutOfOrder) --out_of_order_;
-      if ((n.flags & flag::kObserved) && freed_) freed_(dead, n.flags);  // [A7]
+      if ((n.flags & flag::kObserved) && freed_) {
+        summary_from_ = lowest;
+        live_ -= freed;
+        freed = 0;
+        freed_(dead, n.flags);  // [A7]: its slot is not free yet, so `n` stays this Node
+        chunks = chunks_.data();
+        words = free_words_.data();
+        summary = free_summary_.data();
+        lowest = summary_from_;
+      }
     }
     n.op = Op::Leaf;
     n.flags = 0;
-    mark_free(dead);
+    const std::size_t w = dead / 64;
+    const std::size_t s = w / 64;
+    words[w] |= std::uint64_t{1} << (dead % 64);
+    summary[s] |= std::uint64_t{1} << (w % 64);
+    lowest = std::min(lowest, s);
+    ++freed;
   }
+  summary_from_ = lowest;
+  live_ -= freed;
 }
 
 std::uint16_t Arena::begin_walk() {

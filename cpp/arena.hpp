@@ -52,6 +52,7 @@
 #include <intrin.h>
 #endif
 
+#include "inlining.hpp"
 #include "node.hpp"
 
 namespace arenagrad {
@@ -87,16 +88,24 @@ class Arena {
   const Node& node(NodeId id) const { return chunks_[id >> kChunkBits][id & (kChunkSize - 1)]; }
 
   // A Leaf holding `data`, refs == 0: the caller acquires it (a Value or an operand slot) at once.
-  NodeId allocate(double data) {
+  ARENAGRAD_FORCE_INLINE NodeId allocate(double data) {
+    // Tables in locals, counters stored before the bitmap words (whose stores could alias them):
+    // the compiler then loads each member once.
+    const std::uint64_t* summary = free_summary_.data();
     std::size_t s = summary_from_;
-    while (s < free_summary_.size() && free_summary_[s] == 0) ++s;
-    if (s == free_summary_.size() || fail_countdown_ != 0) grow_or_fail(s);
+    while (s < free_summary_.size() && summary[s] == 0) ++s;
+    if (s == free_summary_.size() || fail_countdown_ != 0) {
+      grow_or_fail(s);
+      summary = free_summary_.data();
+    }
     summary_from_ = s;
-    const std::size_t w = 64 * s + lowest_bit(free_summary_[s]);
-    const NodeId id = static_cast<NodeId>(64 * w + lowest_bit(free_words_[w]));
-    free_words_[w] &= free_words_[w] - 1;
-    if (free_words_[w] == 0) free_summary_[s] &= ~(std::uint64_t{1} << (w % 64));
     ++live_;
+    std::uint64_t* const words = free_words_.data();
+    const std::size_t w = 64 * s + lowest_bit(summary[s]);
+    const std::uint64_t word = words[w];
+    const NodeId id = static_cast<NodeId>(64 * w + lowest_bit(word));
+    words[w] = word & (word - 1);
+    if (words[w] == 0) free_summary_[s] &= ~(std::uint64_t{1} << (w % 64));
     Node& n = node(id);
     n.data = data;
     n.grad = 0.0;
@@ -122,15 +131,10 @@ class Arena {
 
   // Records that `user` holds `operand` ([A1]) and keeps the [A4] order count. A Leaf operand
   // never breaks the order: it has nothing to pass on, so when it is swept does not matter.
-  void add_operand(NodeId user, NodeId operand) {
-    acquire(operand);
-    if (operand >= user && node(operand).op != Op::Leaf) {
-      Node& n = node(user);
-      if (!(n.flags & flag::kOutOfOrder)) {
-        n.flags |= flag::kOutOfOrder;
-        ++out_of_order_;
-      }
-    }
+  ARENAGRAD_FORCE_INLINE void add_operand(NodeId user, NodeId operand) {
+    Node& o = node(operand);
+    ++o.refs;
+    if (operand >= user && o.op != Op::Leaf) mark_out_of_order(node(user));
   }
   std::size_t out_of_order_nodes() const { return out_of_order_; }
   void release(NodeId id) {
@@ -174,7 +178,12 @@ class Arena {
   void grow();
   void grow_or_fail(std::size_t summary_index);
   void free_graph(NodeId id);  // [A2]
-  void mark_free(NodeId id);
+  void mark_out_of_order(Node& n) {
+    if (!(n.flags & flag::kOutOfOrder)) {
+      n.flags |= flag::kOutOfOrder;
+      ++out_of_order_;
+    }
+  }
 
   std::vector<std::unique_ptr<Node[]>> chunks_;
   // Two-level free bitmap for lowest-free-first allocation [A4]: bit i of free_words_[w] is set

@@ -1,6 +1,7 @@
 // The graph record: one plain struct per scalar, stored in the Arena (arena.hpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace arenagrad {
@@ -57,19 +58,19 @@ inline bool is_nary(Op op) { return op == Op::Sum || op == Op::Custom; }
 
 // Operands that take part in the graph (`_prev`, the topological walk). PowConst's exponent is a
 // hidden constant: it is owned by the node but not an operand in micrograd's sense.
-inline int visible_arity(Op op) {
-  switch (op) {
-    case Op::Leaf: return 0;
-    case Op::Add: case Op::Mul: case Op::Pow: return 2;
-    case Op::PowConst: case Op::Relu: case Op::Tanh: case Op::Exp: case Op::Log:
-    case Op::Sigmoid: return 1;
-    case Op::Sum: case Op::Custom: return -1;  // n-ary: read the count
-  }
-  return 0;
-}
+// -1: n-ary, read the count. Indexed by Op (a table: freeing and recording read it per Node).
+inline constexpr std::int8_t kVisibleArity[] = {0, 2, 2, 1, 2, 1, 1, 1, 1, 1, -1, -1};
+inline constexpr std::int8_t kOwnedArity[] = {0, 2, 2, 2, 2, 1, 1, 1, 1, 1, -1, -1};
+static_assert(sizeof(kOwnedArity) == static_cast<std::size_t>(Op::Custom) + 1 &&
+                  sizeof(kVisibleArity) == sizeof(kOwnedArity) &&
+                  kOwnedArity[static_cast<int>(Op::PowConst)] == 2 &&
+                  kVisibleArity[static_cast<int>(Op::PowConst)] == 1 &&
+                  kOwnedArity[static_cast<int>(Op::Sigmoid)] == 1,
+              "one entry per Op, in Op's order");
+inline int visible_arity(Op op) { return kVisibleArity[static_cast<std::uint8_t>(op)]; }
 
 // Operands a Node holds a count on (released when it is freed).
-inline int owned_arity(Op op) { return op == Op::PowConst ? 2 : visible_arity(op); }
+inline int owned_arity(Op op) { return kOwnedArity[static_cast<std::uint8_t>(op)]; }
 
 // micrograd's `_op` strings. PowConst is completed by the exponent ('**2') at the binding.
 inline const char* op_name(Op op) {

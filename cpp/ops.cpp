@@ -16,9 +16,10 @@ NodeId materialize(Arena& arena, const Operand& x) {
   return id;
 }
 
-// Records `op` over operands that may still be plain numbers: they become leaves now that the
-// value is known to be valid. A failed allocation frees the constants made so far [A5].
-NodeId record(Arena& arena, Op op, double data, const Operand& a, const Operand& b) {
+// Records `op` over operands of which one at least is a plain number: they become leaves now
+// that the value is known to be valid. A failed allocation frees the constants made so far [A5].
+ARENAGRAD_NO_INLINE NodeId record_with_constants(Arena& arena, Op op, double data,
+                                                 const Operand& a, const Operand& b) {
   if (!grad_mode::recording()) return leaf(arena, data);
   const NodeId ia = materialize(arena, a);
   try {
@@ -33,6 +34,13 @@ NodeId record(Arena& arena, Op op, double data, const Operand& a, const Operand&
     arena.discard_if_unheld(ia);
     throw;
   }
+}
+
+// Records `op` over operands that may still be plain numbers. Two Values (the common case)
+// need nothing undone on a failure: make_node allocates last.
+inline NodeId record(Arena& arena, Op op, double data, const Operand& a, const Operand& b) {
+  if (!a.is_constant && !b.is_constant) return make_node(arena, op, data, a.id, b.id);
+  return record_with_constants(arena, op, data, a, b);
 }
 
 double sigmoid(double x) {

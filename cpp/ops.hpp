@@ -9,6 +9,7 @@
 #include "arena.hpp"
 #include "custom_backward.hpp"
 #include "grad_mode.hpp"
+#include "inlining.hpp"
 
 namespace arenagrad {
 
@@ -76,18 +77,6 @@ NodeId pow(Arena& arena, Operand base, Operand exponent);  // `a ** b`, `2 ** b`
 NodeId unary(Arena& arena, Op op, NodeId a);               // Relu, Tanh, Exp, Log, Sigmoid
 NodeId sum(Arena& arena, const NodeId* ids, std::size_t n);
 NodeId custom(Arena& arena, double data, const NodeId* children, std::size_t n, std::string op);
-
-// Inlining decisions the compiler's heuristics get wrong where a profile showed it matters:
-// FORCE_INLINE for the sweeps' per-node code and the callbacks they pass to for_each_partial
-// (each called from every case); NO_INLINE for a sweep whose only caller is large (inlined
-// there, link-time optimization spilled the loop's locals to the stack).
-#if defined(__GNUC__)
-#define ARENAGRAD_FORCE_INLINE __attribute__((always_inline))
-#define ARENAGRAD_NO_INLINE __attribute__((noinline))
-#else
-#define ARENAGRAD_FORCE_INLINE
-#define ARENAGRAD_NO_INLINE
-#endif
 
 // micrograd's compositions, kept node for node so that the numbers are micrograd's.
 NodeId neg(Arena& arena, NodeId a);                  // a * -1

@@ -179,9 +179,10 @@ void value_dealloc(PyObject* self) {
     // guard (freeing a graph is iterative; Python code runs only from stateful handles' state).
     clear_weakrefs(self);
     const NodeId id = plain->id;
-    arena().node(id).handle = nullptr;
+    Arena& a = arena();
+    a.node(id).handle = nullptr;
     free_plain(self);
-    arena().release(id);
+    a.release(id);
     Py_DECREF(type);
     return;
   }
