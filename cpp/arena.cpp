@@ -36,9 +36,13 @@ void Arena::grow() {
   free_summary_.resize(free_summary_.size() + kSummaryPerChunk, ~std::uint64_t{0});
 }
 
-void Arena::grow_or_fail(std::size_t summary_index) {
+std::size_t Arena::next_free_word() {
   if (fail_countdown_ != 0 && --fail_countdown_ == 0) throw std::bad_alloc();
-  if (summary_index == free_summary_.size()) grow();
+  std::size_t s = word_from_ / 64;
+  while (s < free_summary_.size() && free_summary_[s] == 0) ++s;
+  if (s == free_summary_.size()) grow();  // its first word is free_summary_[s]'s first
+  word_from_ = 64 * s + lowest_bit(free_summary_[s]);
+  return word_from_;
 }
 
 std::unique_ptr<NodeId[]> Arena::new_operands(std::size_t count) {
@@ -63,7 +67,7 @@ void Arena::free_graph(NodeId id) {
   const std::unique_ptr<Node[]>* chunks = chunks_.data();
   std::uint64_t* words = free_words_.data();
   std::uint64_t* summary = free_summary_.data();
-  std::size_t lowest = summary_from_;  // summary_from_ once this loop's frees are counted
+  std::size_t lowest = word_from_;  // word_from_ once this loop's frees are counted
   std::size_t freed = 0;               // not yet subtracted from live_
   const auto at = [&chunks](NodeId i) -> Node& {
     return chunks[i >> kChunkBits][i & (kChunkSize - 1)];
@@ -95,14 +99,14 @@ void Arena::free_graph(NodeId id) {
     if (n.flags & (flag::kObserved | flag::kOutOfOrder)) {
       if (n.flags & flag::kOutOfOrder) --out_of_order_;
       if ((n.flags & flag::kObserved) && freed_) {
-        summary_from_ = lowest;
+        word_from_ = lowest;
         live_ -= freed;
         freed = 0;
         freed_(dead, n.flags);  // [A7]: its slot is not free yet, so `n` stays this Node
         chunks = chunks_.data();
         words = free_words_.data();
         summary = free_summary_.data();
-        lowest = summary_from_;
+        lowest = word_from_;
       }
     }
     n.op = Op::Leaf;
@@ -111,10 +115,10 @@ void Arena::free_graph(NodeId id) {
     const std::size_t s = w / 64;
     words[w] |= std::uint64_t{1} << (dead % 64);
     summary[s] |= std::uint64_t{1} << (w % 64);
-    lowest = std::min(lowest, s);
+    lowest = std::min(lowest, w);
     ++freed;
   }
-  summary_from_ = lowest;
+  word_from_ = lowest;
   live_ -= freed;
 }
 
@@ -144,7 +148,7 @@ void Arena::trim() {
     free_words_.resize(free_words_.size() - kWordsPerChunk);
     free_summary_.resize(free_summary_.size() - kSummaryPerChunk);
   }
-  summary_from_ = std::min(summary_from_, free_summary_.size());
+  word_from_ = std::min(word_from_, free_words_.size());
   free_words_.shrink_to_fit();
   free_summary_.shrink_to_fit();
 }

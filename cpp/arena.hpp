@@ -89,23 +89,15 @@ class Arena {
 
   // A Leaf holding `data`, refs == 0: the caller acquires it (a Value or an operand slot) at once.
   ARENAGRAD_FORCE_INLINE NodeId allocate(double data) {
-    // Tables in locals, counters stored before the bitmap words (whose stores could alias them):
-    // the compiler then loads each member once.
-    const std::uint64_t* summary = free_summary_.data();
-    std::size_t s = summary_from_;
-    while (s < free_summary_.size() && summary[s] == 0) ++s;
-    if (s == free_summary_.size() || fail_countdown_ != 0) {
-      grow_or_fail(s);
-      summary = free_summary_.data();
-    }
-    summary_from_ = s;
-    ++live_;
+    std::size_t w = word_from_;
+    if (w == free_words_.size() || free_words_[w] == 0 || fail_countdown_ != 0)
+      w = next_free_word();
+    ++live_;  // before the bitmap word's store, which could alias it: one load of each member
     std::uint64_t* const words = free_words_.data();
-    const std::size_t w = 64 * s + lowest_bit(summary[s]);
     const std::uint64_t word = words[w];
     const NodeId id = static_cast<NodeId>(64 * w + lowest_bit(word));
     words[w] = word & (word - 1);
-    if (words[w] == 0) free_summary_[s] &= ~(std::uint64_t{1} << (w % 64));
+    if (words[w] == 0) free_summary_[w / 64] &= ~(std::uint64_t{1} << (w % 64));
     Node& n = node(id);
     n.data = data;
     n.grad = 0.0;
@@ -137,7 +129,7 @@ class Arena {
     if (operand >= user && o.op != Op::Leaf) mark_out_of_order(node(user));
   }
   std::size_t out_of_order_nodes() const { return out_of_order_; }
-  void release(NodeId id) {
+  ARENAGRAD_FORCE_INLINE void release(NodeId id) {
     if (--node(id).refs == 0) free_graph(id);
   }
 
@@ -176,7 +168,9 @@ class Arena {
 #endif
   }
   void grow();
-  void grow_or_fail(std::size_t summary_index);
+  // The lowest word with a free slot, growing the Arena if there is none (and failing when
+  // fail_allocation_after() says so); word_from_ is then that word.
+  std::size_t next_free_word();
   void free_graph(NodeId id);  // [A2]
   void mark_out_of_order(Node& n) {
     if (!(n.flags & flag::kOutOfOrder)) {
@@ -191,7 +185,7 @@ class Arena {
   std::vector<std::uint64_t> free_words_;
   std::vector<std::uint64_t> free_summary_;
   std::uint16_t walk_epoch_ = 0;
-  std::size_t summary_from_ = 0;  // every summary word below this index is zero
+  std::size_t word_from_ = 0;  // every free_words_ entry below this index is zero (full)
   std::size_t live_ = 0;
   std::size_t internal_ = 0;  // allocate_internal()
   std::size_t out_of_order_ = 0;

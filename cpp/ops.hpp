@@ -43,7 +43,8 @@ double evaluate(Op op, const double* x, std::size_t n);
 
 // Records a unary (b unused) or binary op whose value is already computed and valid [A5].
 // Under no_grad() the result is a plain leaf. Only allocate() can throw, before anything changed.
-inline NodeId make_node(Arena& arena, Op op, double data, NodeId a, NodeId b = 0) {
+ARENAGRAD_FORCE_INLINE inline NodeId make_node(Arena& arena, Op op, double data, NodeId a,
+                                                NodeId b = 0) {
   const NodeId id = arena.allocate(data);
   if (!grad_mode::recording()) return id;
   Node& out = arena.node(id);

@@ -170,22 +170,11 @@ void clear_weakrefs(PyObject* self) {
 #endif
 }
 
-void value_dealloc(PyObject* self) {
+void value_dealloc(PyObject* self);
+
+// tp_dealloc for every handle but a plain Value ([V3]): its state may outlive it ([V2]).
+ARENAGRAD_NO_INLINE void dealloc_with_state(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
-  PyObject_GC_UnTrack(self);
-  PyValue* plain = as_value(self);
-  if (type == ValueType && !plain->has_state && !plain->backward && !plain->detached) {
-    // The common case, a plain Value with no Python state: nothing to keep, and no recursion
-    // guard (freeing a graph is iterative; Python code runs only from stateful handles' state).
-    clear_weakrefs(self);
-    const NodeId id = plain->id;
-    Arena& a = arena();
-    a.node(id).handle = nullptr;
-    free_plain(self);
-    a.release(id);
-    Py_DECREF(type);
-    return;
-  }
   Py_TRASHCAN_BEGIN(self, value_dealloc)
   PyValue* v = as_value(self);
   clear_weakrefs(self);
@@ -201,6 +190,24 @@ void value_dealloc(PyObject* self) {
   if (attached) arena().release(id);  // may free a graph, and run Python ([V2] state)
   Py_DECREF(type);
   Py_TRASHCAN_END
+}
+
+void value_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  PyValue* plain = as_value(self);
+  if (type != ValueType || plain->has_state || plain->backward || plain->detached)
+    return dealloc_with_state(self);
+  // The common case, a plain Value with no Python state: nothing to keep, and no recursion
+  // guard (freeing a graph is iterative; Python code runs only from stateful handles' state).
+  // The type outlives every Value (the module holds it), so its count may go first.
+  clear_weakrefs(self);
+  const NodeId id = plain->id;
+  Arena& a = arena();
+  a.node(id).handle = nullptr;
+  free_plain(self);
+  Py_DECREF(type);
+  a.release(id);
 }
 
 
