@@ -80,14 +80,23 @@ NodeId sweep_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
     if (budget-- == 0) return id;
     const Node& n = arena.node(id);
     if (n.mark != epoch) continue;
-    propagate(arena, n);
-    for (NodeId o : visible_operands(n)) {
-      Node& operand = arena.node(o);
+    const auto reach = [&](Node& operand) ARENAGRAD_FORCE_INLINE {
       if (operand.mark != epoch && operand.op != Op::Leaf) {
         operand.mark = epoch;
         ++pending;
         budget += kSparseFactor;
       }
+    };
+    if (n.op == Op::Custom) {
+      propagate(arena, n);  // the user's closure
+      for (NodeId o : visible_operands(n)) reach(arena.node(o));
+    } else {  // propagate(), marking each operand as its grad is written: one lookup apiece
+      const double g = n.grad;
+      for_each_partial(arena, n, [&](NodeId o, double d) ARENAGRAD_FORCE_INLINE {
+        Node& operand = arena.node(o);
+        operand.grad += d * g;
+        reach(operand);
+      });
     }
     if (--pending == 0) {
       report.slots_read = root - id + 1;
