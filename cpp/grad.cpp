@@ -153,6 +153,9 @@ ARENAGRAD_NO_INLINE bool sweep_by_id(Arena& arena, WalkScope& walk, std::uint16_
   adj.at[0] = 1.0;
   std::size_t pending = 1;  // marked, not yet swept; a marked id is below every swept one
   std::size_t budget = kSparseFactor + kSparseSlack;  // slots the scan may still read
+  // An operand too far below lost its contribution (the sweep gives up at its end): it is not
+  // marked, so what only it reaches is never marked and the scan still ends.
+  bool far = false;
   for (NodeId id = root;; --id) {
     if (walk::due(id, poll_mask)) walk::poll_interrupt();
     if (budget-- == 0) return false;
@@ -160,7 +163,6 @@ ARENAGRAD_NO_INLINE bool sweep_by_id(Arena& arena, WalkScope& walk, std::uint16_
     if (n.mark != epoch) continue;
     if (n.op == Op::Custom) through_custom(arena, id);
     const double g = adj.at[root - id];
-    bool far = false;
     for_each_partial(arena, n, [&](NodeId o, double d) ARENAGRAD_FORCE_INLINE {
       Node& operand = arena.node(o);
       if (operand.op == Op::Leaf) return to_inputs.add(o, d * g);
@@ -176,10 +178,9 @@ ARENAGRAD_NO_INLINE bool sweep_by_id(Arena& arena, WalkScope& walk, std::uint16_
         far = true;
       }
     });
-    if (far) return false;
     if (--pending == 0) {
       table = adj;
-      return true;
+      return !far;
     }
   }
 }
