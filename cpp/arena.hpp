@@ -89,6 +89,11 @@ class Arena {
 
   // A Leaf holding `data`, refs == 0: the caller acquires it (a Value or an operand slot) at once.
   ARENAGRAD_FORCE_INLINE NodeId allocate(double data) {
+    Node* made;
+    return allocate(data, made);
+  }
+  // The same, handing over the new Node too.
+  ARENAGRAD_FORCE_INLINE NodeId allocate(double data, Node*& made) {
     std::size_t w = word_from_;
     if (w == free_words_.size() || free_words_[w] == 0 || fail_countdown_ != 0)
       w = next_free_word();
@@ -106,6 +111,7 @@ class Arena {
     n.op = Op::Leaf;
     n.flags = 0;
     n.mark = 0;
+    made = &n;
     return id;
   }
   // An n-ary operand array with room for `count` operands, not yet owned by a Node: allocated
@@ -127,6 +133,11 @@ class Arena {
     Node& o = node(operand);
     ++o.refs;
     if (operand >= user && o.op != Op::Leaf) mark_out_of_order(node(user));
+  }
+  // The same with both Nodes at hand.
+  ARENAGRAD_FORCE_INLINE void add_operand(NodeId user, Node& u, NodeId operand, Node& o) {
+    ++o.refs;
+    if (operand >= user && o.op != Op::Leaf) mark_out_of_order(u);
   }
   std::size_t out_of_order_nodes() const { return out_of_order_; }
   ARENAGRAD_FORCE_INLINE void release(NodeId id) {

@@ -57,16 +57,22 @@ std::vector<NodeId> Network::forward(const std::vector<NodeId>& inputs) const {
       // `act` heads the neuron's chain built so far; once it is a new Node nothing holds it
       // (refs 0) until the next Node takes it as an operand, so freeing it on a failure frees
       // the whole chain [A1]. `product` is a Mul not yet taken by its Add.
+      // Node pointers stay valid across allocations [A3]: each Node is looked up once.
       NodeId act = layer.biases[j];
+      Node* act_node = &arena_.node(act);
       NodeId product = kNoNode;
-      double sum = arena_.node(act).data;
+      double sum = act_node->data;
       try {
         for (std::size_t i = 0; i < layer.nin; ++i) {
           const NodeId xi = (*x)[i];
-          const double p = arena_.node(w[i]).data * arena_.node(xi).data;
-          product = make_node(arena_, Op::Mul, p, w[i], xi);
+          Node& wn = arena_.node(w[i]);
+          Node& xn = arena_.node(xi);
+          const double p = wn.data * xn.data;
+          Node* product_node;
+          product = record_binary(arena_, Op::Mul, p, w[i], wn, xi, xn, product_node);
           sum = sum + p;
-          act = make_node(arena_, Op::Add, sum, act, product);
+          Node& before = *act_node;
+          act = record_binary(arena_, Op::Add, sum, act, before, product, *product_node, act_node);
           product = kNoNode;
         }
         if (layer.nonlin[j]) act = make_node(arena_, Op::Relu, sum < 0 ? 0.0 : sum, act);

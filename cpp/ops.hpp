@@ -56,6 +56,20 @@ ARENAGRAD_FORCE_INLINE inline NodeId make_node(Arena& arena, Op op, double data,
   return id;
 }
 
+// make_node() for a binary op while recording, with its operands' Nodes at hand (they stay
+// valid across the allocation, [A3]), so it looks up no Node. `made` is the new Node.
+ARENAGRAD_FORCE_INLINE inline NodeId record_binary(Arena& arena, Op op, double data, NodeId a,
+                                                    Node& na, NodeId b, Node& nb, Node*& made) {
+  const NodeId id = arena.allocate(data, made);
+  Node& out = *made;
+  out.op = op;
+  out.operands.pair[0] = a;
+  out.operands.pair[1] = b;
+  arena.add_operand(id, out, a, na);
+  arena.add_operand(id, out, b, nb);
+  return id;
+}
+
 // A transient hold on a Node ([A1]): keeps it alive across allocations, released on every exit.
 class Hold {
  public:
