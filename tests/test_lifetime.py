@@ -2,6 +2,8 @@
 at a flat node count, and a 1,000,000-deep chain builds, backpropagates and frees without
 recursion."""
 import gc
+import subprocess
+import sys
 
 import pytest
 
@@ -135,3 +137,59 @@ def test_deep_chain_backward_twice_accumulates(ag, live):
     # micrograd's semantics: intermediates keep their grad (1 after the first pass), so on the
     # second pass the node j steps below the root gets 1 + j; x0 (j = n) ends at 1 + n
     assert x0.grad == 1.0 + n
+
+
+
+
+PYTHON_DURING_FREE = """
+import gc
+import arenagrad
+from arenagrad.engine import Value
+
+made = []
+
+class Spawner:
+    def __del__(self):
+        made.extend(Value(float(i)) for i in range(100_000))
+
+gc.collect()
+base = arenagrad.live_nodes()
+x = Value(1.0)
+chain = x * 3
+for _ in range(20_000):
+    chain = chain + x
+s = chain * 1.0
+s.spawner = Spawner()  # state on the node: kept beside it once its handle goes ([V2])
+root = s + x
+del s, chain
+assert not made
+del root  # frees root, then s (running __del__), then the 20,000-node chain below it
+assert [v.data for v in made[::9999]] == [float(i) for i in range(0, 100_000, 9999)]
+gc.collect()
+assert arenagrad.live_nodes() == base + 1 + len(made)
+capacity = arenagrad.memory_stats()["capacity"]
+for _ in range(3):  # every freed slot comes back: rebuilding the graph grows nothing
+    root = x * 3
+    for _ in range(20_000):
+        root = root + x
+    root.backward()
+    assert (root.data, x.grad) == (20_003.0, 20_003.0)
+    x.grad = 0.0
+    del root
+    assert arenagrad.memory_stats()["capacity"] == capacity
+del made[:]
+gc.collect()
+assert arenagrad.live_nodes() == base + 1
+print("ok")
+"""
+
+
+def test_python_run_while_a_graph_is_freed_allocates_and_the_arena_stays_whole():
+    """cpp/arena.hpp [A7]: freeing a node whose Python state outlived its handle runs Python in
+    the middle of free_graph (here a __del__ that makes 100,000 Values: the arena grows, its
+    tables move). free_graph keeps its bookkeeping in locals; it must hand them back before and
+    read them again after, or it writes into moved tables and loses the slots it frees next.
+    In a subprocess: that failure is a crash."""
+    result = subprocess.run([sys.executable, "-c", PYTHON_DURING_FREE],
+                            capture_output=True, text=True, timeout=300)
+    assert (result.returncode, result.stdout.strip()) == (0, "ok"), result.stderr
