@@ -175,6 +175,7 @@ void value_dealloc(PyObject* self);
 // tp_dealloc for every handle but a plain Value ([V3]): its state may outlive it ([V2]).
 ARENAGRAD_NO_INLINE void dealloc_with_state(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
   Py_TRASHCAN_BEGIN(self, value_dealloc)
   PyValue* v = as_value(self);
   clear_weakrefs(self);
@@ -194,12 +195,12 @@ ARENAGRAD_NO_INLINE void dealloc_with_state(PyObject* self) {
 
 void value_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
-  PyObject_GC_UnTrack(self);
   PyValue* plain = as_value(self);
   if (type != ValueType || plain->has_state || plain->backward || plain->detached)
     return dealloc_with_state(self);
-  // The common case, a plain Value with no Python state: nothing to keep, and no recursion
-  // guard (freeing a graph is iterative; Python code runs only from stateful handles' state).
+  // The common case, a plain Value with no Python state: nothing to keep, nothing to untrack
+  // (the collector never tracks it, [V3]), and no recursion guard (freeing a graph is
+  // iterative; Python code runs only from stateful handles' state).
   // The type outlives every Value (the module holds it), so its count may go first.
   clear_weakrefs(self);
   const NodeId id = plain->id;

@@ -31,7 +31,9 @@ namespace arenagrad::python {
 //      Weak references follow the Python object: they die with a handle even when its Node and
 //      state live on.
 // [V3] Plain Values (exact type, no state) are untracked by the collector and recycled through
-//      a free list, so a scalar op costs what it cost before the type was opened.
+//      a free list, so a scalar op costs what it cost before the type was opened. A plain
+//      Value is never tracked (attach_new() untracks what tp_alloc tracked; only
+//      mark_stateful() tracks one, and it sets `has_state`): tp_dealloc skips untracking it.
 struct PyValue {
   PyObject_HEAD
   NodeId id;

@@ -565,3 +565,46 @@ def test_handle_dropped_twice_keeps_closure(ag, arenagrad_pkg):
     gc.collect()
     gc.collect()
     assert arenagrad_pkg.live_nodes() == base + 1
+
+
+def test_plain_values_stay_untracked_and_state_makes_them_tracked():
+    """value_type.hpp [V3]: tp_dealloc frees a plain Value (exact type, no state) without
+    untracking it, so no way of making one may leave it tracked by the collector; every kind of
+    Python state makes a Value tracked (and takes the full dealloc)."""
+    import copy
+
+    import arenagrad
+
+    a = AgValue(1.5)
+    b = a * 2 + 1
+    b.backward()
+    plain = [a, b, *b._prev, copy.copy(b), copy.deepcopy(b), pickle.loads(pickle.dumps(a)),
+             arenagrad.grad(b, a), arenagrad.grad(b, a, create_graph=True),
+             AgValue(2.0, (a,), 'f'), arenagrad.sum([a, b]), -a, a - b, a / b, a ** 2, 2 ** a,
+             a ** b, a.relu(), a.tanh(), a.exp(), a.log(), a.sigmoid()]
+    for _ in range(1000):  # objects from the free list
+        plain.append(a * a)
+        del plain[-1]
+    plain.append(a * a)
+    weakref.ref(plain[-1])
+    assert [gc.is_tracked(v) for v in plain] == [False] * len(plain)
+
+    def with_attribute(v):
+        v.note = 1
+
+    def with_label(v):
+        v.label = "x"
+
+    def with_dict(v):
+        v.__dict__
+
+    def with_backward(v):
+        v._backward = lambda: None
+
+    for give_state in (with_attribute, with_label, with_dict, with_backward):
+        v = AgValue(3.0, (a,), 'g')  # a custom node: `_backward` may be set on it
+        assert not gc.is_tracked(v)
+        give_state(v)
+        assert gc.is_tracked(v), give_state.__name__
+        del v
+    gc.collect()
