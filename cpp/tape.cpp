@@ -88,6 +88,22 @@ double value_of(const Arena& arena, const Node& n, std::vector<double>& operands
   }
 }
 
+// Tape::runs for these ids, or none when there would be more than one run per 8 ids.
+std::vector<NodeId> runs_of(std::vector<NodeId> ids) {
+  std::sort(ids.begin(), ids.end());
+  std::vector<NodeId> runs;
+  for (std::size_t i = 0; i < ids.size();) {
+    std::size_t j = i + 1;
+    while (j < ids.size() && ids[j] == ids[j - 1] + 1) ++j;
+    if (runs.size() / 2 + 1 > ids.size() / 8 + 1) return {};
+    runs.push_back(ids[i]);
+    runs.push_back(static_cast<NodeId>(j - i));
+    i = j;
+  }
+  runs.shrink_to_fit();
+  return runs;
+}
+
 }  // namespace
 
 Tape lower(Arena& arena, WalkScope& walk, NodeId root) {
@@ -111,6 +127,7 @@ Tape lower(Arena& arena, WalkScope& walk, NodeId root) {
   emit(arena, walk.new_epoch(), inner, tape);
   tape.nodes.shrink_to_fit();
   tape.code.shrink_to_fit();
+  tape.runs = runs_of(tape.nodes);
   return tape;
 }
 
@@ -175,12 +192,14 @@ void backward(Arena& arena, const Tape& tape) {
     // grad of a_k-1 stays in `g` from its store to its use: nothing in between writes it
     // (extends(): no Mul of the run reads an Add of the run).
     poll.after(2 * links);
+    // a_k's first operand is a_k-1, the id just below it in the run (emit()'s extends()): only
+    // the first link reads it from its Add.
     const NodeId* const first = end - 2 * links;
     double g = arena.node(end[-1]).grad;
     for (const NodeId* link = end - 2; ; link -= 2) {
-      const Node& a = arena.node(link[1]);
       Node& m = arena.node(link[0]);
-      Node& before = arena.node(a.operands.pair[0]);
+      Node& before =
+          arena.node(link != first ? link[-1] : arena.node(link[1]).operands.pair[0]);
       const double g_before = before.grad + 1.0 * g;
       before.grad = g_before;
       const double gm = m.grad + 1.0 * g;
@@ -197,7 +216,23 @@ void backward(Arena& arena, const Tape& tape) {
 }
 
 void zero_grad(Arena& arena, const Tape& tape) {
-  for (NodeId id : tape.nodes) arena.node(id).grad = 0.0;
+  if (tape.runs.empty()) {
+    for (NodeId id : tape.nodes) arena.node(id).grad = 0.0;
+    return;
+  }
+  // Consecutive ids within a chunk are consecutive Nodes in memory ([A3]'s chunks).
+  for (std::size_t r = 0; r < tape.runs.size(); r += 2) {
+    NodeId id = tape.runs[r];
+    std::size_t left = tape.runs[r + 1];
+    while (left > 0) {
+      const std::size_t in_chunk =
+          std::min<std::size_t>(left, Arena::kChunkSize - (id & (Arena::kChunkSize - 1)));
+      Node* const first = &arena.node(id);
+      for (std::size_t k = 0; k < in_chunk; ++k) first[k].grad = 0.0;
+      id += static_cast<NodeId>(in_chunk);
+      left -= in_chunk;
+    }
+  }
 }
 
 }  // namespace arenagrad::tape

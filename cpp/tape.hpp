@@ -42,9 +42,14 @@ struct Tape {
   std::vector<NodeId> nodes;
   std::vector<std::uint32_t> code;
   std::size_t leaves = 0;  // nodes[0, leaves) are the leaves
+  // The ids of `nodes` as runs of consecutive ids, for zero_grad(): (first, count) pairs, in
+  // ascending order. Empty when the ids are too scattered for runs to pay (zero_grad() then
+  // reads `nodes`).
+  std::vector<NodeId> runs;
 
   std::size_t bytes() const {
-    return nodes.capacity() * sizeof(NodeId) + code.capacity() * sizeof(std::uint32_t);
+    return (nodes.capacity() + runs.capacity()) * sizeof(NodeId) +
+           code.capacity() * sizeof(std::uint32_t);
   }
 };
 

@@ -277,3 +277,25 @@ def test_a_tape_goes_with_its_root():
     gc.collect()
     arenagrad.trim()
     assert arenagrad.memory_stats()["bytes"] <= before and keep
+
+
+@pytest.mark.parametrize("block", [1, 50])
+def test_zero_grad_clears_its_graph_and_nothing_between_its_ids(block):
+    """tape.hpp Tape::runs: zero_grad() clears runs of consecutive ids (block=50: runs of 50
+    ids, 140,000 nodes, so runs cross the arena's 65,536-node chunks) or, when the ids are
+    scattered (block=1: every other id), each id in turn. Either way exactly the graph's nodes:
+    the other graph's nodes, in the gaps between its runs, keep their grads."""
+    x, y = Value(1.0), Value(2.0)
+    a, b = x, y
+    for _ in range(140_000 // (2 * block)):
+        for _ in range(block):
+            a = a + x
+        for _ in range(block):
+            b = b + y
+    a.backward()
+    b.backward()
+    a.zero_grad()
+    nodes_a = [n for n in reachable([a]) if n is not x]
+    nodes_b = [n for n in reachable([b]) if n is not y]
+    assert {n.grad for n in nodes_a} == {0.0} and x.grad == 0.0
+    assert {n.grad for n in nodes_b} == {1.0} and y.grad == 70_001.0
