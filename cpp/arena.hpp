@@ -129,15 +129,13 @@ class Arena {
 
   // Records that `user` holds `operand` ([A1]) and keeps the [A4] order count. A Leaf operand
   // never breaks the order: it has nothing to pass on, so when it is swept does not matter.
-  ARENAGRAD_FORCE_INLINE void add_operand(NodeId user, NodeId operand) {
-    Node& o = node(operand);
-    ++o.refs;
-    if (operand >= user && o.op != Op::Leaf) mark_out_of_order(node(user));
-  }
-  // The same with both Nodes at hand.
+  // `u` and `o` are the Nodes of `user` and `operand`.
   ARENAGRAD_FORCE_INLINE void add_operand(NodeId user, Node& u, NodeId operand, Node& o) {
     ++o.refs;
     if (operand >= user && o.op != Op::Leaf) mark_out_of_order(u);
+  }
+  void add_operand(NodeId user, NodeId operand) {
+    add_operand(user, node(user), operand, node(operand));
   }
   std::size_t out_of_order_nodes() const { return out_of_order_; }
   ARENAGRAD_FORCE_INLINE void release(NodeId id) {

@@ -87,17 +87,7 @@ NodeId sweep_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
         budget += kSparseFactor;
       }
     };
-    if (n.op == Op::Custom) {
-      propagate(arena, n);  // the user's closure
-      for (NodeId o : visible_operands(n)) reach(arena.node(o));
-    } else {  // propagate(), marking each operand as its grad is written: one lookup apiece
-      const double g = n.grad;
-      for_each_partial(arena, n, [&](NodeId o, double d) ARENAGRAD_FORCE_INLINE {
-        Node& operand = arena.node(o);
-        operand.grad += d * g;
-        reach(operand);
-      });
-    }
+    propagate(arena, n, reach);  // marks each operand as its grad is written: one lookup apiece
     if (--pending == 0) {
       report.slots_read = root - id + 1;
       return kDone;

@@ -45,14 +45,15 @@ double evaluate(Op op, const double* x, std::size_t n);
 // Under no_grad() the result is a plain leaf. Only allocate() can throw, before anything changed.
 ARENAGRAD_FORCE_INLINE inline NodeId make_node(Arena& arena, Op op, double data, NodeId a,
                                                 NodeId b = 0) {
-  const NodeId id = arena.allocate(data);
+  Node* made;
+  const NodeId id = arena.allocate(data, made);
   if (!grad_mode::recording()) return id;
-  Node& out = arena.node(id);
+  Node& out = *made;
   out.op = op;
   out.operands.pair[0] = a;
   out.operands.pair[1] = b;
-  arena.add_operand(id, a);
-  if (owned_arity(op) == 2) arena.add_operand(id, b);
+  arena.add_operand(id, out, a, arena.node(a));
+  if (owned_arity(op) == 2) arena.add_operand(id, out, b, arena.node(b));
   return id;
 }
 
@@ -153,14 +154,25 @@ ARENAGRAD_FORCE_INLINE inline void for_each_partial(const Arena& arena, const No
 }
 
 // micrograd's chain rule at one node: each operand's grad += d out / d operand * out.grad.
-// Inline: backward.cpp's sweep calls it once per node.
-ARENAGRAD_FORCE_INLINE inline void propagate(Arena& arena, const Node& out) {
+// `touched(operand_node)` then runs for each visible operand (once per operand slot), for a
+// sweep that marks what it reaches with the lookup it already made. Inline: backward.cpp's
+// sweep calls it once per node.
+struct NoTouch {
+  void operator()(Node&) const {}
+};
+template <class Touched = NoTouch>
+ARENAGRAD_FORCE_INLINE inline void propagate(Arena& arena, const Node& out, Touched&& touched = {}) {
   if (out.op == Op::Custom) {  // the user's `_backward` closure, if any (value_state.cpp)
     CustomBackward::run(out);
+    for (NodeId id : visible_operands(out)) touched(arena.node(id));
     return;
   }
   const double g = out.grad;
-  for_each_partial(arena, out, [&](NodeId id, double d) { arena.node(id).grad += d * g; });
+  for_each_partial(arena, out, [&](NodeId id, double d) ARENAGRAD_FORCE_INLINE {
+    Node& operand = arena.node(id);
+    operand.grad += d * g;
+    touched(operand);
+  });
 }
 
 }  // namespace arenagrad

@@ -28,8 +28,6 @@ void install_vectorcall(PyTypeObject* type);
 // A new handle of `type` (Value or a subclass) attached to `id` ([V1]); nullptr with
 // MemoryError set (a Node nothing else holds is then freed).
 PyObject* attach_new(PyTypeObject* type, NodeId id);
-// wrap() for a Node an op has just made (no handle, no Python state): a plain Value.
-PyObject* wrap_new(NodeId id);
 // Frees a plain Value object (exact type, untracked, no state, weak references cleared) or
 // keeps it for reuse by attach_new().
 void free_plain(PyObject* self);

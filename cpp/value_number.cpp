@@ -17,7 +17,7 @@ PyObject* binary_slot(PyObject* x, PyObject* y) {
   const Read rb = read_operand(y, b);
   if (rb != Read::Ok) return rb == Read::Error ? nullptr : Py_NewRef(Py_NotImplemented);
   try {
-    return wrap_new(op(arena(), a, b));
+    return attach_new(ValueType, op(arena(), a, b));
   } catch (...) {
     set_python_error();
     return nullptr;
@@ -70,7 +70,7 @@ PyObject* power_slot(PyObject* x, PyObject* y, PyObject* modulo) {
 
 PyObject* negative_slot(PyObject* self) {
   try {
-    return wrap_new(neg(arena(), id_of(self)));
+    return attach_new(ValueType, neg(arena(), id_of(self)));
   } catch (...) {
     set_python_error();
     return nullptr;

@@ -162,17 +162,6 @@ constexpr int kFreeListMax = 256;
 PyValue* free_list[kFreeListMax];
 int free_count = 0;
 
-// Points the new handle `v` at `id`, taking its count ([V1]).
-PyObject* attach(PyValue* v, NodeId id) {
-  v->id = id;
-  v->detached = false;
-  v->has_state = false;
-  Node& n = arena().node(id);
-  ++n.refs;  // [A1]: the handle's count (Arena::acquire)
-  n.handle = v;
-  return reinterpret_cast<PyObject*>(v);
-}
-
 }  // namespace
 
 void free_plain(PyObject* self) {
@@ -202,22 +191,21 @@ PyObject* attach_new(PyTypeObject* type, NodeId id) {
     v = reinterpret_cast<PyValue*>(type->tp_alloc(type, 0));  // zeroed, tracked
     if (v && type == ValueType) PyObject_GC_UnTrack(v);  // tracked once it has state
   }
+  Arena& a = arena();
   if (!v) {
-    Arena& a = arena();
     if (a.node(id).refs == 0) {  // a new Node that nothing holds
       a.acquire(id);
       a.release(id);
     }
     return nullptr;
   }
-  return attach(v, id);
-}
-
-PyObject* wrap_new(NodeId id) {
-  if (free_count == 0) return attach_new(ValueType, id);
-  PyValue* v = free_list[--free_count];
-  PyObject_Init(reinterpret_cast<PyObject*>(v), ValueType);  // refcount 1, a count on the type
-  return attach(v, id);
+  v->id = id;
+  v->detached = false;
+  v->has_state = false;
+  Node& n = a.node(id);
+  ++n.refs;  // [A1]: the handle's count (Arena::acquire)
+  n.handle = v;
+  return reinterpret_cast<PyObject*>(v);
 }
 
 void stash_on_dealloc(PyObject* self) {
