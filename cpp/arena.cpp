@@ -1,6 +1,7 @@
 #include "arena.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <new>
 
 namespace arenagrad {
@@ -34,6 +35,16 @@ void Arena::grow() {
   chunks_.push_back(std::move(chunk));
   free_words_.resize(free_words_.size() + kWordsPerChunk, ~std::uint64_t{0});
   free_summary_.resize(free_summary_.size() + kSummaryPerChunk, ~std::uint64_t{0});
+}
+
+NodeId Arena::id_of(const Node& n) const {
+  const std::less<const Node*> before;  // a total order across chunks
+  for (std::size_t c = 0; c < chunks_.size(); ++c) {
+    const Node* const first = chunks_[c].get();
+    if (!before(&n, first) && before(&n, first + kChunkSize))
+      return static_cast<NodeId>((c << kChunkBits) + static_cast<std::size_t>(&n - first));
+  }
+  return ~NodeId{0};  // not an arena Node (no caller passes one): an id no Node has
 }
 
 std::size_t Arena::next_free_word() {

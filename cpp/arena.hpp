@@ -125,6 +125,9 @@ class Arena {
     if (node(id).refs == 0) free_graph(id);
   }
 
+  // The id of a live Node (an error path's lookup: linear in the number of chunks).
+  NodeId id_of(const Node& n) const;
+
   void acquire(NodeId id) { ++node(id).refs; }
 
   // Records that `user` holds `operand` ([A1]) and keeps the [A4] order count. A Leaf operand

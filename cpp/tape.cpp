@@ -31,11 +31,13 @@ bool extends(Arena& arena, const std::vector<NodeId>& inner, std::size_t j, std:
   return arena.node(m.operands.pair[0]).mark != epoch && arena.node(m.operands.pair[1]).mark != epoch;
 }
 
-// Appends the non-leaf nodes and their instructions, fusing each maximal run of links into one.
-void emit(Arena& arena, std::uint16_t epoch, const std::vector<NodeId>& inner, Tape& tape) {
+// Appends the non-leaf nodes' ids to `ids` and their instructions to `tape`, fusing each maximal
+// run of links into one.
+void emit(Arena& arena, std::uint16_t epoch, const std::vector<NodeId>& inner,
+          std::vector<NodeId>& ids, Tape& tape) {
   for (std::size_t i = 0; i < inner.size();) {
     if (!is_link(arena, inner, i)) {
-      tape.nodes.push_back(inner[i++]);
+      ids.push_back(inner[i++]);
       tape.code.push_back(kOneNode);
       continue;
     }
@@ -46,7 +48,7 @@ void emit(Arena& arena, std::uint16_t epoch, const std::vector<NodeId>& inner, T
       j += 2;
     }
     for (std::size_t k = i + 1; k < j; k += 2) arena.node(inner[k]).mark = 0;  // no epoch is 0
-    tape.nodes.insert(tape.nodes.end(), inner.begin() + static_cast<std::ptrdiff_t>(i),
+    ids.insert(ids.end(), inner.begin() + static_cast<std::ptrdiff_t>(i),
                       inner.begin() + static_cast<std::ptrdiff_t>(j));
     tape.code.push_back(static_cast<std::uint32_t>((j - i) / 2));
     i = j;
@@ -110,24 +112,25 @@ Tape lower(Arena& arena, WalkScope& walk, NodeId root) {
   std::vector<NodeId>& order = walk.order();  // [W2]
   topological_order(arena, walk, root, order);
   Tape tape;
-  std::vector<NodeId> inner;
+  std::vector<NodeId> ids, inner;  // the stream's ids: the leaves', then the instructions'
   bool in_id_order = true;
   for (NodeId id : order) {
     const Node& n = arena.node(id);
     if (n.op == Op::Leaf) {
-      tape.nodes.push_back(id);
+      ids.push_back(id);
     } else {
       inner.push_back(id);
       if (n.flags & flag::kOutOfOrder) in_id_order = false;
     }
   }
-  tape.leaves = tape.nodes.size();
+  tape.leaves = ids.size();
   if (in_id_order) std::sort(inner.begin(), inner.end());  // [T2] the id scan's order
-  tape.nodes.reserve(order.size());
-  emit(arena, walk.new_epoch(), inner, tape);
-  tape.nodes.shrink_to_fit();
+  ids.reserve(order.size());
+  emit(arena, walk.new_epoch(), inner, ids, tape);
   tape.code.shrink_to_fit();
-  tape.runs = runs_of(tape.nodes);
+  tape.nodes.reserve(ids.size());
+  for (NodeId id : ids) tape.nodes.push_back(&arena.node(id));
+  tape.runs = runs_of(std::move(ids));
   return tape;
 }
 
@@ -135,15 +138,15 @@ void forward(Arena& arena, const Tape& tape, Saved& saved) {
   double* save = saved.values;
   Poll poll;
   std::vector<double> operands;
-  const NodeId* id = tape.nodes.data() + tape.leaves;
+  Node* const* node = tape.nodes.data() + tape.leaves;
   try {
     for (const std::uint32_t links : tape.code) {
       if (links != kOneNode) {
         poll.after(2 * links);
-        double acc = arena.node(arena.node(id[1]).operands.pair[0]).data;
-        for (const NodeId* const end = id + 2 * links; id != end; id += 2) {
-          Node& m = arena.node(id[0]);
-          Node& a = arena.node(id[1]);
+        double acc = arena.node(node[1]->operands.pair[0]).data;
+        for (Node* const* const end = node + 2 * links; node != end; node += 2) {
+          Node& m = *node[0];
+          Node& a = *node[1];
           const double product =
               arena.node(m.operands.pair[0]).data * arena.node(m.operands.pair[1]).data;
           *save++ = m.data;
@@ -155,9 +158,8 @@ void forward(Arena& arena, const Tape& tape, Saved& saved) {
         continue;
       }
       poll.after(1);
-      Node& n = arena.node(*id);
-      if (n.flags & flag::kCustomBackward) throw CustomForwardUnknown{*id};
-      ++id;
+      Node& n = **node++;
+      if (n.flags & flag::kCustomBackward) throw CustomForwardUnknown{arena.id_of(n)};
       if (n.op == Op::Custom) continue;  // built by hand: its data is an input
       const double value = value_of(arena, n, operands);
       *save++ = n.data;
@@ -173,19 +175,19 @@ void forward(Arena& arena, const Tape& tape, Saved& saved) {
 void restore(Arena& arena, const Tape& tape, const Saved& saved) {
   std::size_t next = 0;
   for (std::size_t i = tape.leaves; i < tape.nodes.size() && next < saved.count; ++i) {
-    Node& n = arena.node(tape.nodes[i]);
+    Node& n = *tape.nodes[i];
     if (n.op != Op::Custom) n.data = saved.values[next++];  // forward() skips Custom nodes alone
   }
 }
 
 void backward(Arena& arena, const Tape& tape) {
   Poll poll;
-  const NodeId* end = tape.nodes.data() + tape.nodes.size();  // the instructions' nodes, from the last
+  Node* const* end = tape.nodes.data() + tape.nodes.size();  // the instructions' nodes, from the last
   for (auto code = tape.code.rbegin(); code != tape.code.rend(); ++code) {
     const std::uint32_t links = *code;
     if (links == kOneNode) {
       poll.after(1);
-      propagate(arena, arena.node(*--end));
+      propagate(arena, **--end);
       continue;
     }
     // The links from the last: a_k, then m_k, as propagate() would take them one by one. The
@@ -194,12 +196,11 @@ void backward(Arena& arena, const Tape& tape) {
     poll.after(2 * links);
     // a_k's first operand is a_k-1, the id just below it in the run (emit()'s extends()): only
     // the first link reads it from its Add.
-    const NodeId* const first = end - 2 * links;
-    double g = arena.node(end[-1]).grad;
-    for (const NodeId* link = end - 2; ; link -= 2) {
-      Node& m = arena.node(link[0]);
-      Node& before =
-          arena.node(link != first ? link[-1] : arena.node(link[1]).operands.pair[0]);
+    Node* const* const first = end - 2 * links;
+    double g = end[-1]->grad;
+    for (Node* const* link = end - 2; ; link -= 2) {
+      Node& m = *link[0];
+      Node& before = link != first ? *link[-1] : arena.node(link[1]->operands.pair[0]);
       const double g_before = before.grad + 1.0 * g;
       before.grad = g_before;
       const double gm = m.grad + 1.0 * g;
@@ -217,7 +218,7 @@ void backward(Arena& arena, const Tape& tape) {
 
 void zero_grad(Arena& arena, const Tape& tape) {
   if (tape.runs.empty()) {
-    for (NodeId id : tape.nodes) arena.node(id).grad = 0.0;
+    for (Node* n : tape.nodes) n->grad = 0.0;
     return;
   }
   // Consecutive ids within a chunk are consecutive Nodes in memory ([A3]'s chunks).
@@ -228,6 +229,9 @@ void zero_grad(Arena& arena, const Tape& tape) {
       const std::size_t in_chunk =
           std::min<std::size_t>(left, Arena::kChunkSize - (id & (Arena::kChunkSize - 1)));
       Node* const first = &arena.node(id);
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 8
+#endif
       for (std::size_t k = 0; k < in_chunk; ++k) first[k].grad = 0.0;
       id += static_cast<NodeId>(in_chunk);
       left -= in_chunk;

@@ -1,10 +1,10 @@
 // A compiled replay of one root's graph: its nodes lowered, once, to a flat instruction stream
 // that recompute(), zero_grad() and backward() run as tight loops.
 //
-// [T1] The nodes stay the only state. The stream holds node ids and no values: every replay reads
-//      and writes the nodes' own data and grad fields, so nothing it holds can go stale. It stays
-//      valid while its root lives ([A1]: a live root keeps its graph alive, a Node's operands
-//      never change).
+// [T1] The nodes stay the only state. The stream holds the nodes' addresses and no values: every
+//      replay reads and writes the nodes' own data and grad fields, so nothing it holds can go
+//      stale. It stays valid while its root lives ([A1]: a live root keeps its graph alive, a
+//      Node's operands never change; [A3]: a live Node never moves).
 // [T2] Same numbers as the node-by-node walks. The stream is the order backward() sweeps this
 //      graph in, read forwards: ascending ids when no node of the graph is out of order (the id
 //      scan's order, backward.cpp), else the explicit topological order. Every instruction does
@@ -39,7 +39,7 @@ struct CustomForwardUnknown {
 namespace arenagrad::tape {
 
 struct Tape {
-  std::vector<NodeId> nodes;
+  std::vector<Node*> nodes;  // addresses, not ids: a replay reads each once, without the chunk lookup
   std::vector<std::uint32_t> code;
   std::size_t leaves = 0;  // nodes[0, leaves) are the leaves
   // The ids of `nodes` as runs of consecutive ids, for zero_grad(): (first, count) pairs, in
@@ -48,7 +48,7 @@ struct Tape {
   std::vector<NodeId> runs;
 
   std::size_t bytes() const {
-    return (nodes.capacity() + runs.capacity()) * sizeof(NodeId) +
+    return nodes.capacity() * sizeof(Node*) + runs.capacity() * sizeof(NodeId) +
            code.capacity() * sizeof(std::uint32_t);
   }
 };
