@@ -42,15 +42,18 @@ inline constexpr std::uint8_t kCustomBackward = 64;  // a Python `_backward` clo
 inline constexpr std::uint8_t kObserved = kAnnotated | kPythonState | kCachedTape;
 }  // namespace flag
 
+// Field order: what a sweep reads and writes on a Node it reaches as an operand (data, grad, op,
+// mark) comes first, in 20 bytes, so that such a Node spans one cache line more often (3 in 4
+// positions of a 40-byte Node in 64-byte lines, against 1 in 2 with `op` and `mark` last).
 struct Node {
   double data;
   double grad;
-  Operands operands;
-  void* handle;         // borrowed: this Node's Python Value, or nullptr (value_type.hpp [V1])
-  std::uint32_t refs;   // arena.hpp [A1]
   Op op;
   std::uint8_t flags;
   std::uint16_t mark;   // == the running walk's epoch once it has visited it (walk.hpp [W1])
+  std::uint32_t refs;   // arena.hpp [A1]
+  Operands operands;
+  void* handle;         // borrowed: this Node's Python Value, or nullptr (value_type.hpp [V1])
 };
 static_assert(sizeof(Node) == 40, "Node is the unit of the arena's memory budget");
 
