@@ -130,6 +130,15 @@ Tape lower(Arena& arena, WalkScope& walk, NodeId root) {
   tape.code.shrink_to_fit();
   tape.nodes.reserve(ids.size());
   for (NodeId id : ids) tape.nodes.push_back(&arena.node(id));
+  Node* const* node = tape.nodes.data() + tape.leaves;
+  for (const std::uint32_t links : tape.code) {
+    if (links == kOneNode) {
+      ++node;
+      continue;
+    }
+    for (Node* const* const end = node + 2 * links; node != end; node += 2)
+      for (NodeId factor : (*node)->operands.pair) tape.factors.push_back(&arena.node(factor));
+  }
   tape.runs = runs_of(std::move(ids));
   return tape;
 }
@@ -139,16 +148,16 @@ void forward(Arena& arena, const Tape& tape, Saved& saved) {
   Poll poll;
   std::vector<double> operands;
   Node* const* node = tape.nodes.data() + tape.leaves;
+  Node* const* factor = tape.factors.data();
   try {
     for (const std::uint32_t links : tape.code) {
       if (links != kOneNode) {
         poll.after(2 * links);
         double acc = arena.node(node[1]->operands.pair[0]).data;
-        for (Node* const* const end = node + 2 * links; node != end; node += 2) {
+        for (Node* const* const end = node + 2 * links; node != end; node += 2, factor += 2) {
           Node& m = *node[0];
           Node& a = *node[1];
-          const double product =
-              arena.node(m.operands.pair[0]).data * arena.node(m.operands.pair[1]).data;
+          const double product = factor[0]->data * factor[1]->data;
           *save++ = m.data;
           m.data = product;
           acc = acc + product;
@@ -183,6 +192,7 @@ void restore(Arena& arena, const Tape& tape, const Saved& saved) {
 void backward(Arena& arena, const Tape& tape) {
   Poll poll;
   Node* const* end = tape.nodes.data() + tape.nodes.size();  // the instructions' nodes, from the last
+  Node* const* factor = tape.factors.data() + tape.factors.size();  // and the links' factors
   for (auto code = tape.code.rbegin(); code != tape.code.rend(); ++code) {
     const std::uint32_t links = *code;
     if (links == kOneNode) {
@@ -205,9 +215,10 @@ void backward(Arena& arena, const Tape& tape) {
       before.grad = g_before;
       const double gm = m.grad + 1.0 * g;
       m.grad = gm;
-      Node& w = arena.node(m.operands.pair[0]);
-      w.grad += arena.node(m.operands.pair[1]).data * gm;
-      Node& x = arena.node(m.operands.pair[1]);
+      factor -= 2;
+      Node& w = *factor[0];
+      Node& x = *factor[1];
+      w.grad += x.data * gm;
       x.grad += w.data * gm;
       g = g_before;
       if (link == first) break;

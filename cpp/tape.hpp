@@ -17,7 +17,8 @@
 //          0      one node, run by its op;
 //          n > 0  a chain of n links m_0, a_0, .. m_n-1, a_n-1 with a_k = a_k-1 + m_k and
 //                 m_k = w_k * x_k (a_-1 is a_0's first operand): micrograd's neuron
-//                 `sum((wi*xi for ...), b)`. backward() reads both arrays from their ends.
+//                 `sum((wi*xi for ...), b)`; its w_k, x_k are the next 2n of `factors`.
+//   backward() reads the three arrays from their ends.
 #pragma once
 
 #include <cstddef>
@@ -40,6 +41,7 @@ namespace arenagrad::tape {
 
 struct Tape {
   std::vector<Node*> nodes;  // addresses, not ids: a replay reads each once, without the chunk lookup
+  std::vector<Node*> factors;  // each link's w_k and x_k (m_k's operands), in stream order
   std::vector<std::uint32_t> code;
   std::size_t leaves = 0;  // nodes[0, leaves) are the leaves
   // The ids of `nodes` as runs of consecutive ids, for zero_grad(): (first, count) pairs, in
@@ -48,7 +50,8 @@ struct Tape {
   std::vector<NodeId> runs;
 
   std::size_t bytes() const {
-    return nodes.capacity() * sizeof(Node*) + runs.capacity() * sizeof(NodeId) +
+    return (nodes.capacity() + factors.capacity()) * sizeof(Node*) +
+           runs.capacity() * sizeof(NodeId) +
            code.capacity() * sizeof(std::uint32_t);
   }
 };
