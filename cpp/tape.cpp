@@ -31,8 +31,8 @@ bool extends(Arena& arena, const std::vector<NodeId>& inner, std::size_t j, std:
   return arena.node(m.operands.pair[0]).mark != epoch && arena.node(m.operands.pair[1]).mark != epoch;
 }
 
-// Appends the non-leaf nodes' ids to `ids` and their instructions to `tape`, fusing each maximal
-// run of links into one.
+// Appends the non-leaf nodes' ids to `ids` and their instructions to `tape` (a link's factors
+// to tape.factors), fusing each maximal run of links into one.
 void emit(Arena& arena, std::uint16_t epoch, const std::vector<NodeId>& inner,
           std::vector<NodeId>& ids, Tape& tape) {
   for (std::size_t i = 0; i < inner.size();) {
@@ -49,7 +49,9 @@ void emit(Arena& arena, std::uint16_t epoch, const std::vector<NodeId>& inner,
     }
     for (std::size_t k = i + 1; k < j; k += 2) arena.node(inner[k]).mark = 0;  // no epoch is 0
     ids.insert(ids.end(), inner.begin() + static_cast<std::ptrdiff_t>(i),
-                      inner.begin() + static_cast<std::ptrdiff_t>(j));
+               inner.begin() + static_cast<std::ptrdiff_t>(j));
+    for (std::size_t k = i; k < j; k += 2)
+      for (NodeId factor : arena.node(inner[k]).operands.pair) tape.factors.push_back(&arena.node(factor));
     tape.code.push_back(static_cast<std::uint32_t>((j - i) / 2));
     i = j;
   }
@@ -128,17 +130,9 @@ Tape lower(Arena& arena, WalkScope& walk, NodeId root) {
   ids.reserve(order.size());
   emit(arena, walk.new_epoch(), inner, ids, tape);
   tape.code.shrink_to_fit();
+  tape.factors.shrink_to_fit();
   tape.nodes.reserve(ids.size());
   for (NodeId id : ids) tape.nodes.push_back(&arena.node(id));
-  Node* const* node = tape.nodes.data() + tape.leaves;
-  for (const std::uint32_t links : tape.code) {
-    if (links == kOneNode) {
-      ++node;
-      continue;
-    }
-    for (Node* const* const end = node + 2 * links; node != end; node += 2)
-      for (NodeId factor : (*node)->operands.pair) tape.factors.push_back(&arena.node(factor));
-  }
   tape.runs = runs_of(std::move(ids));
   return tape;
 }
@@ -204,8 +198,8 @@ void backward(Arena& arena, const Tape& tape) {
     // grad of a_k-1 stays in `g` from its store to its use: nothing in between writes it
     // (extends(): no Mul of the run reads an Add of the run).
     poll.after(2 * links);
-    // a_k's first operand is a_k-1, the id just below it in the run (emit()'s extends()): only
-    // the first link reads it from its Add.
+    // a_k's first operand is a_k-1, the entry just below it in the run (emit()'s extends()):
+    // only the first link reads it from its Add.
     Node* const* const first = end - 2 * links;
     double g = end[-1]->grad;
     for (Node* const* link = end - 2; ; link -= 2) {
