@@ -56,6 +56,35 @@ std::size_t Arena::next_free_word() {
   return word_from_;
 }
 
+NodeId Arena::Burst::claim(double data, Op op, Node*& made) {
+  end();
+  Arena& a = arena_;
+  if (a.fail_countdown_ != 0) {  // each allocation may be the one that fails
+    const NodeId id = a.allocate(data, made);
+    made->op = op;
+    return id;
+  }
+  std::size_t w = a.word_from_;
+  if (w == a.free_words_.size() || a.free_words_[w] == 0) w = a.next_free_word();  // may throw
+  claimed_ = taken_ = a.free_words_[w];
+  a.free_words_[w] = 0;
+  a.free_summary_[w / 64] &= ~(std::uint64_t{1} << (w % 64));
+  word_ = w;
+  base_ = static_cast<NodeId>(64 * w);
+  first_ = &a.node(base_);
+  return allocate(data, op, made);
+}
+
+void Arena::Burst::end() {
+  arena_.live_ += count_bits(taken_ & ~claimed_);
+  taken_ = 0;
+  if (claimed_ == 0) return;
+  arena_.free_words_[word_] |= claimed_;
+  arena_.free_summary_[word_ / 64] |= std::uint64_t{1} << (word_ % 64);
+  arena_.word_from_ = std::min(arena_.word_from_, word_);
+  claimed_ = 0;
+}
+
 std::unique_ptr<NodeId[]> Arena::new_operands(std::size_t count) {
   std::unique_ptr<NodeId[]> operands(new NodeId[count + 1]);
   operands[0] = static_cast<NodeId>(count);
@@ -80,6 +109,17 @@ void Arena::free_graph(NodeId id) {
   std::uint64_t* summary = free_summary_.data();
   std::size_t lowest = word_from_;  // word_from_ once this loop's frees are counted
   std::size_t freed = 0;               // not yet subtracted from live_
+  // The freed slots of one bitmap word, not yet written to it: a graph dies in runs of nearby
+  // ids, so the word changes once in many frees. Written before the observer runs and at the end.
+  std::size_t pending_word = 0;
+  std::uint64_t pending = 0;
+  const auto write_pending = [&] {
+    if (pending == 0) return;
+    words[pending_word] |= pending;
+    summary[pending_word / 64] |= std::uint64_t{1} << (pending_word % 64);
+    lowest = std::min(lowest, pending_word);
+    pending = 0;
+  };
   const auto at = [&chunks](NodeId i) -> Node& {
     return chunks[i >> kChunkBits][i & (kChunkSize - 1)];
   };
@@ -112,6 +152,7 @@ void Arena::free_graph(NodeId id) {
     if (n.flags & (flag::kObserved | flag::kOutOfOrder)) {
       if (n.flags & flag::kOutOfOrder) --out_of_order_;
       if ((n.flags & flag::kObserved) && freed_) {
+        write_pending();
         word_from_ = lowest;
         live_ -= freed;
         freed = 0;
@@ -125,12 +166,14 @@ void Arena::free_graph(NodeId id) {
     n.op = Op::Leaf;
     n.flags = 0;
     const std::size_t w = dead / 64;
-    const std::size_t s = w / 64;
-    words[w] |= std::uint64_t{1} << (dead % 64);
-    summary[s] |= std::uint64_t{1} << (w % 64);
-    lowest = std::min(lowest, w);
+    if (w != pending_word) {
+      write_pending();
+      pending_word = w;
+    }
+    pending |= std::uint64_t{1} << (dead % 64);
     ++freed;
   }
+  write_pending();
   word_from_ = lowest;
   live_ -= freed;
 }

@@ -104,16 +104,45 @@ class Arena {
     words[w] = word & (word - 1);
     if (words[w] == 0) free_summary_[w / 64] &= ~(std::uint64_t{1} << (w % 64));
     Node& n = node(id);
-    n.data = data;
-    n.grad = 0.0;
-    n.handle = nullptr;
-    n.refs = 0;
-    n.op = Op::Leaf;
-    n.flags = 0;
-    n.mark = 0;
+    fresh(n, data, Op::Leaf);
     made = &n;
     return id;
   }
+
+  // allocate() many times in a row, for a caller that makes no other use of the Arena's slots
+  // meanwhile (no other allocate(), nothing freed): the MLP forward's neurons. It claims the
+  // free slots of the lowest bitmap word with any at once (the Arena then sees them taken) and
+  // hands them out lowest first, so the ids are allocate()'s, in allocate()'s order [A4]. end(),
+  // which the destructor calls, gives back what it did not hand out and counts what it did;
+  // the Arena may be used again after it. Under fault injection every slot comes from allocate().
+  class Burst {
+   public:
+    explicit Burst(Arena& arena) : arena_(arena) {}
+    ~Burst() { end(); }
+    Burst(const Burst&) = delete;
+    Burst& operator=(const Burst&) = delete;
+
+    // allocate(data, made), the new Node's op set to `op` (its operands are the caller's to set).
+    ARENAGRAD_FORCE_INLINE NodeId allocate(double data, Op op, Node*& made) {
+      if (claimed_ == 0) return claim(data, op, made);
+      const unsigned bit = lowest_bit(claimed_);
+      claimed_ &= claimed_ - 1;
+      made = first_ + bit;
+      fresh(*made, data, op);
+      return base_ + bit;
+    }
+    void end();
+
+   private:
+    NodeId claim(double data, Op op, Node*& made);
+
+    Arena& arena_;
+    std::uint64_t claimed_ = 0;  // bit i: slot base_ + i is claimed and not handed out yet
+    NodeId base_ = 0;            // 64 * word_
+    Node* first_ = nullptr;      // the Node of slot base_ (a word's 64 slots share a chunk)
+    std::uint64_t taken_ = 0;    // claimed_ as claimed: taken_ & ~claimed_ were handed out
+    std::size_t word_ = 0;       // the bitmap word claimed
+  };
   // An n-ary operand array with room for `count` operands, not yet owned by a Node: allocated
   // before the Node [A5], handed to it by attach_operands(), which cannot fail.
   static std::unique_ptr<NodeId[]> new_operands(std::size_t count);
@@ -141,8 +170,9 @@ class Arena {
     add_operand(user, node(user), operand, node(operand));
   }
   std::size_t out_of_order_nodes() const { return out_of_order_; }
-  ARENAGRAD_FORCE_INLINE void release(NodeId id) {
-    if (--node(id).refs == 0) free_graph(id);
+  ARENAGRAD_FORCE_INLINE void release(NodeId id) { release(id, node(id)); }
+  ARENAGRAD_FORCE_INLINE void release(NodeId id, Node& n) {  // `n` is the Node of `id`
+    if (--n.refs == 0) free_graph(id);
   }
 
   // An epoch that no Node's `mark` holds yet; used by walks only (walk.hpp [W1]).
@@ -170,6 +200,21 @@ class Arena {
   void fail_allocation_after(std::size_t n) { fail_countdown_ = n; }
 
  private:
+  static void fresh(Node& n, double data, Op op) {  // a new Node: no holder, no operand
+    n.data = data;
+    n.grad = 0.0;
+    n.handle = nullptr;
+    n.refs = 0;
+    n.op = op;
+    n.flags = 0;
+    n.mark = 0;
+  }
+  static unsigned count_bits(std::uint64_t x) {  // portable popcount (once per Burst word)
+    x = x - ((x >> 1) & 0x5555555555555555u);
+    x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+    return static_cast<unsigned>((x * 0x0101010101010101u) >> 56);
+  }
   static unsigned lowest_bit(std::uint64_t x) {  // x != 0
 #if defined(_MSC_VER)
     unsigned long index;

@@ -16,9 +16,19 @@ Network::Network(Arena& arena, std::vector<DenseLayer> layers)
         layer.nonlin.size() != layer.nout || (k > 0 && layer.nin != layers_[k - 1].nout))
       throw std::invalid_argument("layer parameters do not match its shape");
   }
-  for (const DenseLayer& layer : layers_) {  // nothing below throws [A1]
-    for (NodeId id : layer.weights) arena_.acquire(id);
-    for (NodeId id : layer.biases) arena_.acquire(id);
+  for (DenseLayer& layer : layers_) {
+    layer.weight_nodes.reserve(layer.weights.size());
+    layer.bias_nodes.reserve(layer.biases.size());
+  }
+  for (DenseLayer& layer : layers_) {  // nothing below throws [A1]
+    for (NodeId id : layer.weights) {
+      arena_.acquire(id);
+      layer.weight_nodes.push_back(&arena_.node(id));
+    }
+    for (NodeId id : layer.biases) {
+      arena_.acquire(id);
+      layer.bias_nodes.push_back(&arena_.node(id));
+    }
   }
 }
 
@@ -50,39 +60,56 @@ std::vector<NodeId> Network::forward(const std::vector<NodeId>& inputs) const {
   // of them are freed if an allocation fails.
   const std::vector<NodeId>* x = &inputs;
   HeldNodes held(arena_), next(arena_);
+  std::vector<Node*> x_nodes;  // the Nodes of *x, held by the caller or `held`: live [A3]
   for (const DenseLayer& layer : layers_) {
     next.reserve(layer.nout);
+    x_nodes.resize(layer.nin);
+    for (std::size_t i = 0; i < layer.nin; ++i) x_nodes[i] = &arena_.node((*x)[i]);
+    Arena::Burst burst(arena_);  // ended before anything is freed (the failure path, `held`)
     for (std::size_t j = 0; j < layer.nout; ++j) {
       const NodeId* w = &layer.weights[j * layer.nin];
+      Node* const* w_nodes = &layer.weight_nodes[j * layer.nin];
       // `act` heads the neuron's chain built so far; once it is a new Node nothing holds it
       // (refs 0) until the next Node takes it as an operand, so freeing it on a failure frees
       // the whole chain [A1]. `product` is a Mul not yet taken by its Add.
-      // Node pointers stay valid across allocations [A3]: each Node is looked up once.
+      // Node pointers stay valid across allocations [A3]: no Node is looked up by id here.
       NodeId act = layer.biases[j];
-      Node* act_node = &arena_.node(act);
+      Node* act_node = layer.bias_nodes[j];
       NodeId product = kNoNode;
       double sum = act_node->data;
       try {
         for (std::size_t i = 0; i < layer.nin; ++i) {
-          const NodeId xi = (*x)[i];
-          Node& wn = arena_.node(w[i]);
-          Node& xn = arena_.node(xi);
+          Node& wn = *w_nodes[i];
+          Node& xn = *x_nodes[i];
           const double p = wn.data * xn.data;
           Node* product_node;
-          product = record_binary(arena_, Op::Mul, p, w[i], wn, xi, xn, product_node);
+          product = burst.allocate(p, Op::Mul, product_node);
+          link_binary(arena_, product, *product_node, w[i], wn, (*x)[i], xn);
           sum = sum + p;
-          Node& before = *act_node;
-          act = record_binary(arena_, Op::Add, sum, act, before, product, *product_node, act_node);
+          Node* sum_node;
+          const NodeId next_act = burst.allocate(sum, Op::Add, sum_node);
+          link_binary(arena_, next_act, *sum_node, act, *act_node, product, *product_node);
+          act = next_act;
+          act_node = sum_node;
           product = kNoNode;
         }
-        if (layer.nonlin[j]) act = make_node(arena_, Op::Relu, sum < 0 ? 0.0 : sum, act);
+        if (layer.nonlin[j]) {
+          Node* relu_node;
+          const NodeId relu = burst.allocate(sum < 0 ? 0.0 : sum, Op::Relu, relu_node);
+          relu_node->operands.pair[0] = act;
+          relu_node->operands.pair[1] = 0;
+          arena_.add_operand(relu, *relu_node, act, *act_node);
+          act = relu;
+        }
       } catch (...) {
+        burst.end();
         if (product != kNoNode) arena_.discard_if_unheld(product);
         arena_.discard_if_unheld(act);  // the bias is held by the Network: kept
         throw;
       }
       next.hold(act);
     }
+    burst.end();
     held.replace_with(next);
     x = &held.ids();
   }

@@ -17,6 +17,10 @@ struct DenseLayer {
   std::vector<NodeId> weights;
   std::vector<NodeId> biases;
   std::vector<bool> nonlin;
+  // The Nodes of `weights` and `biases`, filled by Network: it holds them ([A1]), so they stay
+  // live and, [A3], at these addresses while it does.
+  std::vector<Node*> weight_nodes;
+  std::vector<Node*> bias_nodes;
 };
 
 // A stack of DenseLayers over parameter Nodes it holds a count on ([A1]): the Python Neurons

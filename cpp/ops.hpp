@@ -57,18 +57,14 @@ ARENAGRAD_FORCE_INLINE inline NodeId make_node(Arena& arena, Op op, double data,
   return id;
 }
 
-// make_node() for a binary op while recording, with its operands' Nodes at hand (they stay
-// valid across the allocation, [A3]), so it looks up no Node. `made` is the new Node.
-ARENAGRAD_FORCE_INLINE inline NodeId record_binary(Arena& arena, Op op, double data, NodeId a,
-                                                    Node& na, NodeId b, Node& nb, Node*& made) {
-  const NodeId id = arena.allocate(data, made);
-  Node& out = *made;
-  out.op = op;
+// A new binary Node's operands, and the counts it holds on them ([A1]): `na` and `nb` are the
+// Nodes of `a` and `b`, at hand (their addresses stay valid across allocations, [A3]).
+ARENAGRAD_FORCE_INLINE inline void link_binary(Arena& arena, NodeId id, Node& out, NodeId a,
+                                                Node& na, NodeId b, Node& nb) {
   out.operands.pair[0] = a;
   out.operands.pair[1] = b;
   arena.add_operand(id, out, a, na);
   arena.add_operand(id, out, b, nb);
-  return id;
 }
 
 // A transient hold on a Node ([A1]): keeps it alive across allocations, released on every exit.

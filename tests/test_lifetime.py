@@ -193,3 +193,38 @@ def test_python_run_while_a_graph_is_freed_allocates_and_the_arena_stays_whole()
     result = subprocess.run([sys.executable, "-c", PYTHON_DURING_FREE],
                             capture_output=True, text=True, timeout=300)
     assert (result.returncode, result.stdout.strip()) == (0, "ok"), result.stderr
+
+
+def test_mlp_forward_fills_a_fragmented_arena_lowest_slots_first(ag, live):
+    """The MLP forward takes its slots a bitmap word at a time (cpp/arena.hpp Arena::Burst) and
+    freeing writes a word's freed slots at once: the ids must still be allocate()'s, ascending
+    in creation order ([A4]: backward then scans, no node out of order), every slot handed out
+    counted, and every freed slot reusable, so that the same graph rebuilt lands on the same
+    slots (the scan reads the same span) and the arena never grows."""
+    import random
+
+    from arenagrad import _core, memory_stats
+    from arenagrad.nn import MLP
+
+    random.seed(7)
+    model = MLP(5, [9, 7, 1])
+    x = [0.25, -1.5, 2.0, 0.75, -0.5]
+    holes = [ag.Value(float(i)) for i in range(3000)]
+    del holes[::3], holes[1500:1700]  # holes one by one, and whole words of them
+    base = live()
+    nodes = 9 * (2 * 5 + 1) + 7 * (2 * 9 + 1) + 2 * 7  # Mul and Add per input, ReLU per hidden neuron
+    spans, capacity = set(), memory_stats()["capacity"]
+    for _ in range(3):
+        inputs = [ag.Value(v) for v in x]
+        out = model(inputs)
+        assert live() == base + len(x) + nodes
+        expected = model._forward_python(inputs)  # micrograd's own forward, node by node
+        assert out.data == expected.data
+        del expected
+        out.backward()
+        route, slots = _core._last_backward()
+        assert route == "scan"
+        spans.add(slots)
+        del out, inputs
+        assert live() == base
+    assert len(spans) == 1 and memory_stats()["capacity"] == capacity
