@@ -26,24 +26,36 @@ PyObject* real_abc() {
   return real;
 }
 
-// Types already found to be numbers.Real (numpy's scalars), so that the ABC check, which costs
-// far more than the op, runs once per type.
+// Types already found to be real numbers other than float and int (numpy's scalars): their
+// objects skip the checks (subtype walks, name compares, the ABC) that cost far more than the op.
+struct KnownReal {
+  PyTypeObject* type;
+  bool is_float;  // a float subclass (numpy.float64): its value is read as a float's
+};
 constexpr int kKnownRealTypes = 8;
-PyTypeObject* known_real_types[kKnownRealTypes] = {};
+KnownReal known_real_types[kKnownRealTypes] = {};
 
-bool is_known_real(PyTypeObject* type) {
-  for (PyTypeObject* t : known_real_types)
-    if (t == type) return true;
-  return false;
+const KnownReal* known_real(PyTypeObject* type) {
+  for (const KnownReal& known : known_real_types)
+    if (known.type == type) return &known;
+  return nullptr;
 }
 
-void remember_real(PyTypeObject* type) {
-  for (PyTypeObject*& t : known_real_types)
-    if (!t) {
+void remember_real(PyTypeObject* type, bool is_float) {
+  for (KnownReal& known : known_real_types)
+    if (!known.type) {
       Py_INCREF(type);
-      t = type;
+      known = {type, is_float};
       return;
     }
+}
+
+// A real number that is not a float: its __float__, and whether it is an int (__index__).
+int read_real(PyObject* obj, double& out, bool& is_int) {
+  out = PyFloat_AsDouble(obj);
+  if (out == -1.0 && PyErr_Occurred()) return -1;
+  is_int = PyIndex_Check(obj);
+  return 1;
 }
 
 bool is_numpy_bool(PyTypeObject* type) {
@@ -97,7 +109,8 @@ bool set_engine_error(std::exception_ptr error) {
 }  // namespace
 
 int read_number(PyObject* obj, double& out, bool& is_int) {
-  if (PyFloat_Check(obj)) {
+  PyTypeObject* const type = Py_TYPE(obj);
+  if (type == &PyFloat_Type) {
     out = PyFloat_AS_DOUBLE(obj);
     is_int = false;
     return 1;
@@ -107,24 +120,31 @@ int read_number(PyObject* obj, double& out, bool& is_int) {
     is_int = true;
     return out == -1.0 && PyErr_Occurred() ? -1 : 1;
   }
+  if (const KnownReal* known = known_real(type)) {
+    if (!known->is_float) return read_real(obj, out, is_int);
+    out = PyFloat_AS_DOUBLE(obj);
+    is_int = false;
+    return 1;
+  }
+  if (PyFloat_Check(obj)) {
+    remember_real(type, true);
+    out = PyFloat_AS_DOUBLE(obj);
+    is_int = false;
+    return 1;
+  }
   if (is_value(obj) || PyUnicode_Check(obj) || PyComplex_Check(obj)) return 0;
-  if (is_numpy_bool(Py_TYPE(obj))) {  // a numpy scalar that numbers.Real does not cover
+  if (is_numpy_bool(type)) {  // a numpy scalar that numbers.Real does not cover
     const int truth = PyObject_IsTrue(obj);
     out = truth;
     is_int = true;
     return truth < 0 ? -1 : 1;
   }
-  if (!is_known_real(Py_TYPE(obj))) {
-    PyObject* real = real_abc();
-    if (!real) return -1;
-    const int is_real = PyObject_IsInstance(obj, real);
-    if (is_real <= 0) return is_real;
-    remember_real(Py_TYPE(obj));
-  }
-  out = PyFloat_AsDouble(obj);
-  if (out == -1.0 && PyErr_Occurred()) return -1;
-  is_int = PyIndex_Check(obj);
-  return 1;
+  PyObject* real = real_abc();
+  if (!real) return -1;
+  const int is_real = PyObject_IsInstance(obj, real);
+  if (is_real <= 0) return is_real;
+  remember_real(type, false);
+  return read_real(obj, out, is_int);
 }
 
 Read read_other_operand(PyObject* obj, Operand& out) {

@@ -28,6 +28,9 @@ void install_vectorcall(PyTypeObject* type);
 // A new handle of `type` (Value or a subclass) attached to `id` ([V1]); nullptr with
 // MemoryError set (a Node nothing else holds is then freed).
 PyObject* attach_new(PyTypeObject* type, NodeId id);
+// attach_new(ValueType, id) for a Node `n` of `id` that has no handle: a plain Value, taken
+// from the free list when it holds one.
+PyObject* attach_plain(NodeId id, Node& n);
 // Frees a plain Value object (exact type, untracked, no state, weak references cleared) or
 // keeps it for reuse by attach_new().
 void free_plain(PyObject* self);

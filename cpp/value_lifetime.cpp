@@ -205,10 +205,11 @@ void value_dealloc(PyObject* self) {
   clear_weakrefs(self);
   const NodeId id = plain->id;
   Arena& a = arena();
-  a.node(id).handle = nullptr;
+  Node& n = a.node(id);
+  n.handle = nullptr;
   free_plain(self);
   Py_DECREF(type);
-  a.release(id);
+  a.release(id, n);
 }
 
 

@@ -9,8 +9,33 @@ namespace arenagrad::python {
 
 namespace {
 
-template <NodeId (*op)(Arena&, Operand, Operand)>
+// `x + y` and `x * y` of two plain Values, the lecture's `acc + w*x`: the Node add()/mul()
+// record (same value, same operands, in the same order), each Node looked up once.
+template <Op kOp>
+PyObject* two_values(PyObject* x, PyObject* y) {
+  Arena& a = arena();
+  const NodeId ix = id_of(x), iy = id_of(y);
+  Node& nx = a.node(ix);
+  Node& ny = a.node(iy);
+  const double value = kOp == Op::Add ? nx.data + ny.data : nx.data * ny.data;
+  try {
+    Node* made;
+    const NodeId id = a.allocate(value, made);  // [A5]: the only step that can fail
+    if (grad_mode::recording()) {
+      made->op = kOp;
+      link_binary(a, id, *made, ix, nx, iy, ny);
+    }
+    return attach_plain(id, *made);
+  } catch (...) {
+    set_python_error();
+    return nullptr;
+  }
+}
+
+template <NodeId (*op)(Arena&, Operand, Operand), Op kFast = Op::Leaf>
 PyObject* binary_slot(PyObject* x, PyObject* y) {
+  if (kFast != Op::Leaf && Py_TYPE(x) == ValueType && Py_TYPE(y) == ValueType)
+    return two_values<kFast>(x, y);
   Operand a, b;
   const Read ra = read_operand(x, a);
   if (ra != Read::Ok) return ra == Read::Error ? nullptr : Py_NewRef(Py_NotImplemented);
@@ -80,9 +105,9 @@ PyObject* negative_slot(PyObject* self) {
 }  // namespace
 
 void add_number_slots(std::vector<PyType_Slot>& slots) {
-  slots.push_back({Py_nb_add, reinterpret_cast<void*>(binary_slot<add>)});
+  slots.push_back({Py_nb_add, reinterpret_cast<void*>(binary_slot<add, Op::Add>)});
   slots.push_back({Py_nb_subtract, reinterpret_cast<void*>(binary_slot<sub>)});
-  slots.push_back({Py_nb_multiply, reinterpret_cast<void*>(binary_slot<mul>)});
+  slots.push_back({Py_nb_multiply, reinterpret_cast<void*>(binary_slot<mul, Op::Mul>)});
   slots.push_back({Py_nb_true_divide, reinterpret_cast<void*>(binary_slot<truediv>)});
   slots.push_back({Py_nb_power, reinterpret_cast<void*>(power_slot)});
   slots.push_back({Py_nb_negative, reinterpret_cast<void*>(negative_slot)});

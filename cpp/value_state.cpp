@@ -171,6 +171,18 @@ void free_plain(PyObject* self) {
     PyObject_GC_Del(self);
 }
 
+PyObject* attach_plain(NodeId id, Node& n) {
+  if (free_count == 0) return attach_new(ValueType, id);
+  PyValue* v = free_list[--free_count];
+  PyObject_Init(reinterpret_cast<PyObject*>(v), ValueType);  // refcount 1, a count on the type
+  v->id = id;
+  v->detached = false;
+  v->has_state = false;
+  ++n.refs;  // [A1]: the handle's count (Arena::acquire)
+  n.handle = v;
+  return reinterpret_cast<PyObject*>(v);
+}
+
 PyObject* attach_new(PyTypeObject* type, NodeId id) {
   PyValue* v;
   if (type == ValueType && free_count > 0) {

@@ -140,3 +140,38 @@ def test_constructor_children_from_a_generator_of_temporaries(engine):
     assert v._op == "custom"
     v.backward()  # micrograd's hand-made node has no local derivative
     assert [x.grad for x in xs] == [0.0] * 5
+
+
+def test_number_types_read_the_same_once_their_type_is_cached(ag):
+    """cpp/python_boundary.cpp remembers the first 8 real types beyond float and int (numpy's
+    scalars, float subclasses) and reads their objects without the checks: every read, first or
+    later, of more such types than it remembers, gives the same number, int-ness and errors."""
+    import numbers
+
+    class Half(float):  # a float subclass is read as the float it is, not through __float__
+        def __float__(self):
+            return 0.0
+
+    class Ratio:  # a registered numbers.Real: read through __float__
+        def __init__(self, x):
+            self.x = x
+
+        def __float__(self):
+            return self.x
+
+    numbers.Real.register(Ratio)
+    kinds = [(np.float64(0.1), 0.1, "**0.1"), (np.float32(0.5), 0.5, "**0.5"),
+             (np.int64(3), 3.0, "**3"), (np.int32(-2), -2.0, "**-2"), (np.int16(2), 2.0, "**2"),
+             (np.uint8(4), 4.0, "**4"), (np.float16(1.5), 1.5, "**1.5"),
+             (Half(2.5), 2.5, "**2.5"), (Ratio(0.75), 0.75, "**0.75"),
+             (np.longdouble(0.25), 0.25, "**0.25"), (np.uint64(7), 7.0, "**7")]
+    a = ag.Value(1.5)
+    for _ in range(3):
+        for x, want, op in kinds:
+            assert_same(ag.Value(x).data, want)
+            assert_same((a * x).data, 1.5 * want)
+            assert (a ** x)._op == op
+    with pytest.raises(TypeError):
+        ag.Value(1j)
+    with pytest.raises(TypeError):
+        ag.Value("0.5")
