@@ -32,10 +32,8 @@ PyObject* two_values(PyObject* x, PyObject* y) {
   }
 }
 
-template <NodeId (*op)(Arena&, Operand, Operand), Op kFast = Op::Leaf>
-PyObject* binary_slot(PyObject* x, PyObject* y) {
-  if (kFast != Op::Leaf && Py_TYPE(x) == ValueType && Py_TYPE(y) == ValueType)
-    return two_values<kFast>(x, y);
+template <NodeId (*op)(Arena&, Operand, Operand)>
+ARENAGRAD_NO_INLINE PyObject* operands_slot(PyObject* x, PyObject* y) {
   Operand a, b;
   const Read ra = read_operand(x, a);
   if (ra != Read::Ok) return ra == Read::Error ? nullptr : Py_NewRef(Py_NotImplemented);
@@ -47,6 +45,15 @@ PyObject* binary_slot(PyObject* x, PyObject* y) {
     set_python_error();
     return nullptr;
   }
+}
+
+// An operator slot. Two plain Values take two_values() for + and *, inline (the other operands'
+// path out of line: inlined, its prologue saved registers for both).
+template <NodeId (*op)(Arena&, Operand, Operand), Op kFast = Op::Leaf>
+PyObject* binary_slot(PyObject* x, PyObject* y) {
+  if (kFast != Op::Leaf && Py_TYPE(x) == ValueType && Py_TYPE(y) == ValueType)
+    return two_values<kFast>(x, y);
+  return operands_slot<op>(x, y);
 }
 
 // `a ** k` (k a number: micrograd's op), `a ** b` and `2 ** b` (Value exponent).
