@@ -74,12 +74,14 @@ NodeId sweep_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
   const std::size_t poll_mask = walk::mask();
   arena.node(root).mark = epoch;
   std::size_t pending = 1;  // marked, not yet swept
-  std::size_t budget = kSparseFactor + kSparseSlack;  // slots the scan may still read
+  std::size_t budget = kSparseFactor + kSparseSlack;  // unreached slots it may still read
   for (NodeId id = root;; --id) {
     if (walk::due(id, poll_mask)) walk::poll_interrupt();
-    if (budget-- == 0) return id;
     const Node& n = arena.node(id);
-    if (n.mark != epoch) continue;
+    if (n.mark != epoch) {
+      if (budget-- == 0) return id;
+      continue;
+    }
     const auto reach = [&](Node& operand) ARENAGRAD_FORCE_INLINE {
       if (operand.mark != epoch && operand.op != Op::Leaf) {
         operand.mark = epoch;
@@ -102,12 +104,14 @@ NodeId mark_reachable_by_id(Arena& arena, NodeId root, std::uint16_t epoch) {
   const std::size_t poll_mask = walk::mask();
   arena.node(root).mark = epoch;
   std::size_t pending = 1;  // marked, not yet scanned
-  std::size_t budget = kSparseFactor + kSparseSlack;
+  std::size_t budget = kSparseFactor + kSparseSlack;  // unreached slots it may still read
   for (NodeId id = root;; --id) {
     if (walk::due(id, poll_mask)) walk::poll_interrupt();
-    if (budget-- == 0) return kDone;
     const Node& n = arena.node(id);
-    if (n.mark != epoch) continue;
+    if (n.mark != epoch) {
+      if (budget-- == 0) return kDone;
+      continue;
+    }
     for (NodeId o : visible_operands(n)) {
       Node& operand = arena.node(o);
       if (operand.op == Op::Leaf) continue;

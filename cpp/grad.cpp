@@ -152,15 +152,17 @@ ARENAGRAD_NO_INLINE bool sweep_by_id(Arena& arena, WalkScope& walk, std::uint16_
   arena.node(root).mark = epoch;
   adj.at[0] = 1.0;
   std::size_t pending = 1;  // marked, not yet swept; a marked id is below every swept one
-  std::size_t budget = kSparseFactor + kSparseSlack;  // slots the scan may still read
+  std::size_t budget = kSparseFactor + kSparseSlack;  // unreached slots it may still read
   // An operand too far below lost its contribution (the sweep gives up at its end): it is not
   // marked, so what only it reaches is never marked and the scan still ends.
   bool far = false;
   for (NodeId id = root;; --id) {
     if (walk::due(id, poll_mask)) walk::poll_interrupt();
-    if (budget-- == 0) return false;
     const Node& n = arena.node(id);
-    if (n.mark != epoch) continue;
+    if (n.mark != epoch) {
+      if (budget-- == 0) return false;
+      continue;
+    }
     if (n.op == Op::Custom) through_custom(arena, id);
     const double g = adj.at[root - id];
     for_each_partial(arena, n, [&](NodeId o, double d) ARENAGRAD_FORCE_INLINE {
