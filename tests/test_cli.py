@@ -244,8 +244,12 @@ def test_demo_plot_on_full_disk_ends_with_one_line(tmp_path):
 def interrupt_when(argv, marker, cwd, timeout=120):
     """Starts `argv`, sends SIGINT once `marker` shows on its stderr (the progress bar), and
     returns (returncode, stdout, stderr)."""
+    # SIGINT back to its default in the child, as a terminal's Ctrl-C finds it: a shell that
+    # starts the tests in the background hands every child SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler.
     proc = subprocess.Popen(command(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=cwd, env=dict(os.environ, PYTHONWARNINGS="error"))
+                            cwd=cwd, env=dict(os.environ, PYTHONWARNINGS="error"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = b""
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
