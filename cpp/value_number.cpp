@@ -9,8 +9,9 @@ namespace arenagrad::python {
 
 namespace {
 
-// `x + y` and `x * y` of two plain Values, the lecture's `acc + w*x`: the Node add()/mul()
-// record (same value, same operands, in the same order), each Node looked up once.
+// `x + y` and `x * y` of two Values of the exact type (the lecture's `acc + w*x`): the Node
+// add()/mul() record (same value, same operands, in the same order), each Node looked up once,
+// and a plain Value for it (a subclass's operands take add()/mul()).
 template <Op kOp>
 PyObject* two_values(PyObject* x, PyObject* y) {
   Arena& a = arena();
@@ -47,8 +48,9 @@ ARENAGRAD_NO_INLINE PyObject* operands_slot(PyObject* x, PyObject* y) {
   }
 }
 
-// An operator slot. Two plain Values take two_values() for + and *, inline (the other operands'
-// path out of line: inlined, its prologue saved registers for both).
+// An operator slot: two Values of the exact type take two_values() for + and *, inline; any
+// other operands take operands_slot(), out of line (inlined here, the registers it uses were
+// saved on every call).
 template <NodeId (*op)(Arena&, Operand, Operand), Op kFast = Op::Leaf>
 PyObject* binary_slot(PyObject* x, PyObject* y) {
   if (kFast != Op::Leaf && Py_TYPE(x) == ValueType && Py_TYPE(y) == ValueType)

@@ -184,11 +184,8 @@ PyObject* attach_plain(NodeId id, Node& n) {
 }
 
 PyObject* attach_new(PyTypeObject* type, NodeId id) {
+  if (type == ValueType && free_count > 0) return attach_plain(id, arena().node(id));
   PyValue* v;
-  if (type == ValueType && free_count > 0) {
-    v = free_list[--free_count];
-    PyObject_Init(reinterpret_cast<PyObject*>(v), type);  // refcount 1, a count on the type
-  } else
 #if PY_VERSION_HEX < 0x030C0000
   if (type == ValueType) {  // no zeroing of a whole object, not tracked
     v = PyObject_GC_New(PyValue, type);
