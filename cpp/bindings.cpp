@@ -37,10 +37,35 @@ void hold_operands(const std::vector<Operand>& operands, HeldNodes& held) {
   for (const Operand& x : operands) held.hold(x.is_constant ? leaf(a, x.constant) : x.id);
 }
 
+// Python's sum() adds a leading run of plain numbers its own way before it meets the first
+// Value (ints exactly, floats with compensation on CPython 3.12+), then goes on with `+`. That
+// run is summed here by Python's own sum() and enters the node as one constant, so that the
+// node's value is sum(values)'s, bit for bit; `+` after it is the node's left fold.
+Operand python_sum_of_leading_numbers(const python::Items& items, Py_ssize_t count) {
+  py::tuple leading(count);
+  for (Py_ssize_t i = 0; i < count; ++i) leading[i] = py::reinterpret_borrow<py::object>(items[i]);
+  const py::object total = py::module_::import("builtins").attr("sum")(leading);
+  double x;
+  bool is_int;
+  if (python::read_number(total.ptr(), x, is_int) != 1) {
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_TypeError, "the sum of the leading numbers is not a real number");
+    throw python::PythonError{};
+  }
+  return Operand::number(x, is_int);
+}
+
 py::object sum_values(const py::iterable& values) {
   const python::Items items(values.ptr(), "values must be iterable");  // [P2]
+  std::vector<Operand> read = python::read_operands(items);  // every item checked first
+  Py_ssize_t leading = 0;
+  while (leading < items.size() && !python::is_value(items[leading])) ++leading;
+  if (leading >= 2) {  // one number is added as the fold adds it
+    read.erase(read.begin(), read.begin() + leading);
+    read.insert(read.begin(), python_sum_of_leading_numbers(items, leading));
+  }
   HeldNodes operands(arena());  // until the Sum node holds them
-  hold_operands(python::read_operands(items), operands);
+  hold_operands(read, operands);
   return wrap_node(sum(arena(), operands.ids().data(), operands.ids().size()));
 }
 

@@ -338,6 +338,27 @@ def test_sum_rounding_order_python():
     assert arenagrad.sum([Value(0.1), Value(0.2), Value(0.3)]).data == 0.1 + 0.2 + 0.3
 
 
+@pytest.mark.parametrize("leading", [
+    [-48577.0, -999999.7617658869, 1.0],  # found by hypothesis on 3.13: compensated there
+    [1e16, 1.0, -1e16, 1.0], [0.1] * 10, [3, 4, 0.1, 0.2, 2**60, 0.3], [2**60, 1, -2**60],
+    [np.float32(0.1), np.float32(0.2), 0.3], [-0.0, -0.0], [True, 2, 0.5],
+])
+def test_sum_of_leading_numbers_is_pythons_bit_for_bit(leading):
+    """Python's sum() adds the numbers before the first Value its own way (ints exactly,
+    floats with compensation from CPython 3.12): arenagrad.sum gives the same bits, then and
+    after recompute(), and the Values' grads are 1."""
+    a, b = Value(0.25), Value(-3.5)
+    terms = [*leading, a, 1.5, b]
+    want = sum(terms).data
+    got = arenagrad.sum(terms)
+    assert_same(got.data, want)
+    got.recompute()
+    assert_same(got.data, want)
+    got.backward()
+    assert (a.grad, b.grad) == (1.0, 1.0)
+    assert_same(arenagrad.sum(leading).data, float(sum(leading)))
+
+
 def test_sum_of_list_of_temporaries():
     xs = [Value(float(i)) for i in range(5)]
     assert arenagrad.sum([x * x for x in xs]).data == 30.0
