@@ -50,6 +50,13 @@ void remember_real(PyTypeObject* type, bool is_float) {
     }
 }
 
+// A float or a float subclass (numpy.float64): its value as a float's, never its __float__.
+int read_float(PyObject* obj, double& out, bool& is_int) {
+  out = PyFloat_AS_DOUBLE(obj);
+  is_int = false;
+  return 1;
+}
+
 // A real number that is not a float: its __float__, and whether it is an int (__index__).
 int read_real(PyObject* obj, double& out, bool& is_int) {
   out = PyFloat_AsDouble(obj);
@@ -110,27 +117,17 @@ bool set_engine_error(std::exception_ptr error) {
 
 int read_number(PyObject* obj, double& out, bool& is_int) {
   PyTypeObject* const type = Py_TYPE(obj);
-  if (type == &PyFloat_Type) {
-    out = PyFloat_AS_DOUBLE(obj);
-    is_int = false;
-    return 1;
-  }
+  if (type == &PyFloat_Type) return read_float(obj, out, is_int);
   if (PyLong_Check(obj)) {
     out = PyLong_AsDouble(obj);
     is_int = true;
     return out == -1.0 && PyErr_Occurred() ? -1 : 1;
   }
-  if (const KnownReal* known = known_real(type)) {
-    if (!known->is_float) return read_real(obj, out, is_int);
-    out = PyFloat_AS_DOUBLE(obj);
-    is_int = false;
-    return 1;
-  }
+  if (const KnownReal* known = known_real(type))
+    return known->is_float ? read_float(obj, out, is_int) : read_real(obj, out, is_int);
   if (PyFloat_Check(obj)) {
     remember_real(type, true);
-    out = PyFloat_AS_DOUBLE(obj);
-    is_int = false;
-    return 1;
+    return read_float(obj, out, is_int);
   }
   if (is_value(obj) || PyUnicode_Check(obj) || PyComplex_Check(obj)) return 0;
   if (is_numpy_bool(type)) {  // a numpy scalar that numbers.Real does not cover
