@@ -163,11 +163,7 @@ int value_clear(PyObject* self) {
 
 // Weak references die with the handle, even when its Node and state live on ([V2]).
 void clear_weakrefs(PyObject* self) {
-#if PY_VERSION_HEX < 0x030C0000
   if (as_value(self)->weaklist) PyObject_ClearWeakRefs(self);
-#else
-  PyObject_ClearWeakRefs(self);
-#endif
 }
 
 void value_dealloc(PyObject* self);

@@ -217,13 +217,13 @@ PyGetSetDef value_getset[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
-#if PY_VERSION_HEX < 0x030C0000
 PyMemberDef value_members[] = {
+#if PY_VERSION_HEX < 0x030C0000
     {"__dictoffset__", T_PYSSIZET, offsetof(PyValue, dict), READONLY, nullptr},
+#endif
     {"__weaklistoffset__", T_PYSSIZET, offsetof(PyValue, weaklist), READONLY, nullptr},
     {nullptr, 0, 0, 0, nullptr},
 };
-#endif
 
 PyObject* value_repr(PyObject* self) {
   const Node& n = node_of(self);
@@ -259,9 +259,7 @@ bool add_value_type(PyObject* module) {
       {Py_tp_setattro, reinterpret_cast<void*>(value_setattro)},
       {Py_tp_methods, value_methods},
       {Py_tp_getset, value_getset},
-#if PY_VERSION_HEX < 0x030C0000
       {Py_tp_members, value_members},
-#endif
   };
   add_number_slots(slots);
   add_lifetime_slots(slots);
@@ -272,7 +270,7 @@ bool add_value_type(PyObject* module) {
   spec.basicsize = static_cast<int>(sizeof(PyValue));
   spec.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC
 #if PY_VERSION_HEX >= 0x030C0000
-               | Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF
+               | Py_TPFLAGS_MANAGED_DICT
 #endif
       ;
   for (PyMethodDef* m = value_methods; m->ml_name; ++m) methods.push_back(*m);

@@ -42,8 +42,10 @@ struct PyValue {
   PyObject* backward;  // the custom `_backward` closure, or nullptr (built-in derivative)
 #if PY_VERSION_HEX < 0x030C0000
   PyObject* dict;      // tp_dictoffset (3.12+: Py_TPFLAGS_MANAGED_DICT)
-  PyObject* weaklist;  // tp_weaklistoffset (3.12+: Py_TPFLAGS_MANAGED_WEAKREF)
 #endif
+  // tp_weaklistoffset on every version (not 3.12's managed list): a plain Value's dealloc then
+  // tests this field instead of calling PyObject_ClearWeakRefs.
+  PyObject* weaklist;
 };
 
 extern PyTypeObject* ValueType;

@@ -322,6 +322,37 @@ def test_weakref_follows_handle(engine):
     assert r() is None
 
 
+def test_weakrefs_die_with_recycled_handles(ag):
+    """Plain Values are recycled through a free list, and their dealloc clears weak references
+    only when the handle's list holds some: each callback runs once, when its own handle dies
+    (its Node living on in the graph), and a recycled handle starts with no weak reference."""
+    a = ag.Value(1.5)
+    died = []
+    out = a
+    for i in range(300):  # more than the free list holds
+        product = out * a
+        ref = weakref.ref(product, lambda r, i=i: died.append(i))
+        out = product + 1.0
+        del product
+        assert died == list(range(i + 1)) and ref() is None
+        fresh = a * a  # takes the handle just freed, if the free list has room
+        assert weakref.getweakrefcount(fresh) == 0
+        del fresh
+    assert out.data == pytest.approx(_reference_chain(1.5, 300))
+    kept = [a * a for _ in range(10)]
+    refs = [weakref.ref(v) for v in kept]
+    assert [r() is v for r, v in zip(refs, kept)] == [True] * 10
+    del kept
+    assert [r() for r in refs] == [None] * 10
+
+
+def _reference_chain(a, n):
+    out = a
+    for _ in range(n):
+        out = out * a + 1.0
+    return out
+
+
 def test_instance_attributes(engine):
     v = engine.Value(1.0)
     v.name = "bias"
