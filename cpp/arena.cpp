@@ -64,8 +64,7 @@ NodeId Arena::Burst::claim(double data, Op op, Node*& made) {
     made->op = op;
     return id;
   }
-  std::size_t w = a.word_from_;
-  if (w == a.free_words_.size() || a.free_words_[w] == 0) w = a.next_free_word();  // may throw
+  const std::size_t w = a.has_slot_at_hand() ? a.word_from_ : a.next_free_word();  // may throw
   claimed_ = taken_ = a.free_words_[w];
   a.free_words_[w] = 0;
   a.free_summary_[w / 64] &= ~(std::uint64_t{1} << (w % 64));

@@ -94,19 +94,20 @@ class Arena {
   }
   // The same, handing over the new Node too.
   ARENAGRAD_FORCE_INLINE NodeId allocate(double data, Node*& made) {
-    std::size_t w = word_from_;
-    if (w == free_words_.size() || free_words_[w] == 0 || fail_countdown_ != 0)
-      w = next_free_word();
-    ++live_;  // before the bitmap word's store, which could alias it: one load of each member
-    std::uint64_t* const words = free_words_.data();
-    const std::uint64_t word = words[w];
-    const NodeId id = static_cast<NodeId>(64 * w + lowest_bit(word));
-    words[w] = word & (word - 1);
-    if (words[w] == 0) free_summary_[w / 64] &= ~(std::uint64_t{1} << (w % 64));
-    Node& n = node(id);
-    fresh(n, data, Op::Leaf);
-    made = &n;
-    return id;
+    const std::size_t w = has_slot_at_hand() ? word_from_ : next_free_word();
+    return take_slot(w, data, made);
+  }
+
+  // Whether allocate() would take its slot from the word it starts at, with no call (no search,
+  // no growth, no fault injection): then allocate_at_hand() takes that same slot. For callers
+  // that must make no call but tail calls on their common path (the operator and dealloc slots
+  // would otherwise save registers on every call).
+  bool has_slot_at_hand() const {
+    const std::size_t w = word_from_;
+    return w != free_words_.size() && free_words_[w] != 0 && fail_countdown_ == 0;
+  }
+  ARENAGRAD_FORCE_INLINE NodeId allocate_at_hand(double data, Node*& made) {  // has_slot_at_hand()
+    return take_slot(word_from_, data, made);
   }
 
   // allocate() many times in a row, for a caller that makes no other use of the Arena's slots
@@ -223,6 +224,19 @@ class Arena {
 #else
     return static_cast<unsigned>(__builtin_ctzll(x));
 #endif
+  }
+  // allocate()'s common part: the lowest free slot of bitmap word `w`, which has one.
+  ARENAGRAD_FORCE_INLINE NodeId take_slot(std::size_t w, double data, Node*& made) {
+    ++live_;  // before the bitmap word's store, which could alias it: one load of each member
+    std::uint64_t* const words = free_words_.data();
+    const std::uint64_t word = words[w];
+    const NodeId id = static_cast<NodeId>(64 * w + lowest_bit(word));
+    words[w] = word & (word - 1);
+    if (words[w] == 0) free_summary_[w / 64] &= ~(std::uint64_t{1} << (w % 64));
+    Node& n = node(id);
+    fresh(n, data, Op::Leaf);
+    made = &n;
+    return id;
   }
   void grow();
   // The lowest word with a free slot, growing the Arena if there is none (and failing when

@@ -12,6 +12,9 @@ extern thread_local int depth;  // this thread's nesting of no_grad()
 }  // namespace detail
 
 inline bool recording() { return detail::total_depth == 0 || detail::depth == 0; }
+// No thread is inside no_grad(): recording() in every thread, known without thread-local storage
+// (whose access in a shared library is a call).
+inline bool recording_everywhere() { return detail::total_depth == 0; }
 
 // Entered and left in pairs by arenagrad.no_grad() in the calling thread (GIL held, [A6]).
 inline void enter_no_grad() {

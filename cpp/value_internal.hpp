@@ -31,9 +31,12 @@ PyObject* attach_new(PyTypeObject* type, NodeId id);
 // attach_new(ValueType, id) for a Node `n` of `id` that has no handle: a plain Value, taken
 // from the free list when it holds one.
 PyObject* attach_plain(NodeId id, Node& n);
-// Frees a plain Value object (exact type, untracked, no state, weak references cleared) or
-// keeps it for reuse by attach_new().
+// The free list of plain Value objects, reused by attach_new()/attach_plain(). free_plain()
+// keeps a plain Value object (exact type, untracked, no state, weak references cleared) there;
+// it needs free_list_has_room(), which make_room_in_free_list() makes.
+bool free_list_has_room();
 void free_plain(PyObject* self);
+void make_room_in_free_list();
 // Marks `self` as carrying Python state and lets the garbage collector see it.
 void mark_stateful(PyObject* self);
 // The instance dict as a new reference (nullptr if none), cleared from the object.

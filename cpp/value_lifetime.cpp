@@ -189,23 +189,32 @@ ARENAGRAD_NO_INLINE void dealloc_with_state(PyObject* self) {
   Py_TRASHCAN_END
 }
 
+// value_dealloc's two cases that need a call before its end: weak references to clear (their
+// callbacks run Python code) and a full free list (one object there is freed to make room).
+// Both are dealt with here, out of line, and value_dealloc then runs again on a plain Value
+// with neither (no Python code runs in between).
+ARENAGRAD_NO_INLINE void make_recyclable(PyObject* self) {
+  clear_weakrefs(self);
+  make_room_in_free_list();
+  value_dealloc(self);
+}
+
 void value_dealloc(PyObject* self) {
-  PyTypeObject* type = Py_TYPE(self);
   PyValue* plain = as_value(self);
-  if (type != ValueType || plain->has_state || plain->backward || plain->detached)
+  if (Py_TYPE(self) != ValueType || plain->has_state || plain->backward || plain->detached)
     return dealloc_with_state(self);
+  if (plain->weaklist || !free_list_has_room()) return make_recyclable(self);
   // The common case, a plain Value with no Python state: nothing to keep, nothing to untrack
   // (the collector never tracks it, [V3]), and no recursion guard (freeing a graph is
-  // iterative; Python code runs only from stateful handles' state).
-  // The type outlives every Value (the module holds it), so its count may go first.
-  clear_weakrefs(self);
+  // iterative; Python code runs only from stateful handles' state). Its only calls come last
+  // and need nothing kept across them (ValueType is a global), so no register is saved.
   const NodeId id = plain->id;
   Arena& a = arena();
   Node& n = a.node(id);
   n.handle = nullptr;
   free_plain(self);
-  Py_DECREF(type);
   a.release(id, n);
+  Py_DECREF(ValueType);  // the module holds the type too: never its last count
 }
 
 

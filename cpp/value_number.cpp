@@ -9,28 +9,22 @@ namespace arenagrad::python {
 
 namespace {
 
-// `x + y` and `x * y` of two Values of the exact type (the lecture's `acc + w*x`): the Node
-// add()/mul() record (same value, same operands, in the same order), each Node looked up once,
-// and a plain Value for it (a subclass's operands take add()/mul()).
+// `x + y` and `x * y` of two Values of the exact type (the lecture's `acc + w*x`), when the
+// Arena has a slot at hand and ops record in every thread: the Node add()/mul() record (same
+// value, same operands, in the same order), each Node looked up once, and a plain Value for it.
+// Its only call is its last (attach_plain's PyObject_Init, or attach_new when no handle is free
+// for reuse), so that it saves no registers. Other cases take operands_slot().
 template <Op kOp>
-PyObject* two_values(PyObject* x, PyObject* y) {
-  Arena& a = arena();
+ARENAGRAD_FORCE_INLINE PyObject* two_values(Arena& a, PyObject* x, PyObject* y) {
   const NodeId ix = id_of(x), iy = id_of(y);
   Node& nx = a.node(ix);
   Node& ny = a.node(iy);
   const double value = kOp == Op::Add ? nx.data + ny.data : nx.data * ny.data;
-  try {
-    Node* made;
-    const NodeId id = a.allocate(value, made);  // [A5]: the only step that can fail
-    if (grad_mode::recording()) {
-      made->op = kOp;
-      link_binary(a, id, *made, ix, nx, iy, ny);
-    }
-    return attach_plain(id, *made);
-  } catch (...) {
-    set_python_error();
-    return nullptr;
-  }
+  Node* made;
+  const NodeId id = a.allocate_at_hand(value, made);
+  made->op = kOp;
+  link_binary(a, id, *made, ix, nx, iy, ny);
+  return attach_plain(id, *made);
 }
 
 template <NodeId (*op)(Arena&, Operand, Operand)>
@@ -48,13 +42,15 @@ ARENAGRAD_NO_INLINE PyObject* operands_slot(PyObject* x, PyObject* y) {
   }
 }
 
-// An operator slot: two Values of the exact type take two_values() for + and *, inline; any
-// other operands take operands_slot(), out of line (inlined here, the registers it uses were
-// saved on every call).
+// An operator slot: two Values of the exact type take two_values() for + and *, inline, when
+// its conditions hold; everything else takes operands_slot(), out of line (inlined here, the
+// registers it uses were saved on every call).
 template <NodeId (*op)(Arena&, Operand, Operand), Op kFast = Op::Leaf>
 PyObject* binary_slot(PyObject* x, PyObject* y) {
-  if (kFast != Op::Leaf && Py_TYPE(x) == ValueType && Py_TYPE(y) == ValueType)
-    return two_values<kFast>(x, y);
+  Arena& a = arena();
+  if (kFast != Op::Leaf && Py_TYPE(x) == ValueType && Py_TYPE(y) == ValueType &&
+      a.has_slot_at_hand() && grad_mode::recording_everywhere())
+    return two_values<kFast>(a, x, y);
   return operands_slot<op>(x, y);
 }
 

@@ -164,23 +164,24 @@ int free_count = 0;
 
 }  // namespace
 
-void free_plain(PyObject* self) {
-  if (free_count < kFreeListMax)
-    free_list[free_count++] = as_value(self);
-  else
-    PyObject_GC_Del(self);
+bool free_list_has_room() { return free_count < kFreeListMax; }
+
+void free_plain(PyObject* self) { free_list[free_count++] = as_value(self); }
+
+void make_room_in_free_list() {
+  if (free_count == kFreeListMax) PyObject_GC_Del(free_list[--free_count]);
 }
 
 PyObject* attach_plain(NodeId id, Node& n) {
   if (free_count == 0) return attach_new(ValueType, id);
   PyValue* v = free_list[--free_count];
-  PyObject_Init(reinterpret_cast<PyObject*>(v), ValueType);  // refcount 1, a count on the type
   v->id = id;
   v->detached = false;
   v->has_state = false;
   ++n.refs;  // [A1]: the handle's count (Arena::acquire)
   n.handle = v;
-  return reinterpret_cast<PyObject*>(v);
+  // Last, so that it is a tail call: refcount 1, a count on the type, v's own fields untouched.
+  return PyObject_Init(reinterpret_cast<PyObject*>(v), ValueType);
 }
 
 PyObject* attach_new(PyTypeObject* type, NodeId id) {
