@@ -1,6 +1,7 @@
 // Shared by the value_*.cpp files only (value_type.hpp is the interface to the rest).
 #pragma once
 
+#include <cstdlib>
 #include <vector>
 
 #include "annotations.hpp"
@@ -11,7 +12,13 @@
 namespace arenagrad::python {
 
 inline PyValue* as_value(PyObject* obj) { return reinterpret_cast<PyValue*>(obj); }
-inline Node& node_of(PyObject* obj) { return arena().node(id_of(obj)); }
+inline Node& node_of(PyObject* obj) {
+  PyValue* v = as_value(obj);
+#ifdef ARENAGRAD_CHECKED  // the sanitizer build: the cached address is the id's (value_type.hpp)
+  if (v->node != &arena().node(v->id)) std::abort();
+#endif
+  return *v->node;
+}
 
 // value_number.cpp: the number slots (nb_add, ...), appended to the type's slot list.
 void add_number_slots(std::vector<PyType_Slot>& slots);

@@ -90,8 +90,9 @@ int value_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   Arena& a = arena();
   PyValue* v = as_value(self);
   const NodeId old = v->id;
-  a.node(id).handle = v;
-  v->id = id;  // the count taken by build() is the handle's now
+  Node& n = a.node(id);
+  n.handle = v;
+  bind(v, id, n);  // the count taken by build() is the handle's now
   a.node(old).handle = nullptr;
   a.release(old);
   return 0;
@@ -209,11 +210,10 @@ void value_dealloc(PyObject* self) {
   // iterative; Python code runs only from stateful handles' state). Its only calls come last
   // and need nothing kept across them (ValueType is a global), so no register is saved.
   const NodeId id = plain->id;
-  Arena& a = arena();
-  Node& n = a.node(id);
+  Node& n = node_of(self);
   n.handle = nullptr;
   free_plain(self);
-  a.release(id, n);
+  arena().release(id, n);
   Py_DECREF(ValueType);  // the module holds the type too: never its last count
 }
 

@@ -12,13 +12,13 @@ namespace {
 // `x + y` and `x * y` of two Values of the exact type (the lecture's `acc + w*x`), when the
 // Arena has a slot at hand and ops record in every thread: the Node add()/mul() record (same
 // value, same operands, in the same order), each Node looked up once, and a plain Value for it.
-// Its only call is its last (attach_plain's PyObject_Init, or attach_new when no handle is free
-// for reuse), so that it saves no registers. Other cases take operands_slot().
+// Its only calls are at its end (attach_plain's, or attach_new when no handle is free for
+// reuse), so that it saves few registers. Other cases take operands_slot().
 template <Op kOp>
 ARENAGRAD_FORCE_INLINE PyObject* two_values(Arena& a, PyObject* x, PyObject* y) {
   const NodeId ix = id_of(x), iy = id_of(y);
-  Node& nx = a.node(ix);
-  Node& ny = a.node(iy);
+  Node& nx = node_of(x);
+  Node& ny = node_of(y);
   const double value = kOp == Op::Add ? nx.data + ny.data : nx.data * ny.data;
   Node* made;
   const NodeId id = a.allocate_at_hand(value, made);

@@ -50,13 +50,14 @@ void rehome(PyValue* v, const Node& dying) {
   v->detached = false;
   try {
     const NodeId id = a.allocate(dying.data);
-    a.node(id).grad = dying.grad;
-    a.node(id).handle = v;
+    Node& n = a.node(id);
+    n.grad = dying.grad;
+    n.handle = v;
     a.acquire(id);
-    v->id = id;
+    bind(v, id, n);
   } catch (const std::bad_alloc&) {
     a.acquire(tombstone);  // shared, never freed: it reads NaN instead of a freed slot
-    v->id = tombstone;
+    bind(v, tombstone, a.node(tombstone));
   }
 }
 
@@ -175,13 +176,23 @@ void make_room_in_free_list() {
 PyObject* attach_plain(NodeId id, Node& n) {
   if (free_count == 0) return attach_new(ValueType, id);
   PyValue* v = free_list[--free_count];
-  v->id = id;
+  bind(v, id, n);
   v->detached = false;
   v->has_state = false;
   ++n.refs;  // [A1]: the handle's count (Arena::acquire)
   n.handle = v;
-  // Last, so that it is a tail call: refcount 1, a count on the type, v's own fields untouched.
-  return PyObject_Init(reinterpret_cast<PyObject*>(v), ValueType);
+  PyObject* object = reinterpret_cast<PyObject*>(v);
+#if PY_VERSION_HEX < 0x030E0000
+  // What PyObject_Init does, without setting the type it already has (the list holds plain
+  // Values only) and testing the type's flags: as CPython's own free lists do (3.10-3.13 declare
+  // _Py_NewReference in cpython/object.h; it keeps tracemalloc's and 3.13's reference tracer's
+  // hooks).
+  Py_INCREF(ValueType);
+  _Py_NewReference(object);  // refcount 1
+  return object;
+#else
+  return PyObject_Init(object, ValueType);  // refcount 1, a count on the type
+#endif
 }
 
 PyObject* attach_new(PyTypeObject* type, NodeId id) {
@@ -209,10 +220,10 @@ PyObject* attach_new(PyTypeObject* type, NodeId id) {
     }
     return nullptr;
   }
-  v->id = id;
+  Node& n = a.node(id);
+  bind(v, id, n);
   v->detached = false;
   v->has_state = false;
-  Node& n = a.node(id);
   ++n.refs;  // [A1]: the handle's count (Arena::acquire)
   n.handle = v;
   return reinterpret_cast<PyObject*>(v);

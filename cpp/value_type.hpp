@@ -36,7 +36,7 @@ namespace arenagrad::python {
 //      mark_stateful() tracks one, and it sets `has_state`): tp_dealloc skips untracking it.
 struct PyValue {
   PyObject_HEAD
-  NodeId id;
+  NodeId id;          // set with `node` by bind() only
   bool detached;      // [V2]: no count on `id`, kept by the side table
   bool has_state;     // an instance dict may exist (set on first attribute write / __dict__)
   PyObject* backward;  // the custom `_backward` closure, or nullptr (built-in derivative)
@@ -46,7 +46,17 @@ struct PyValue {
   // tp_weaklistoffset on every version (not 3.12's managed list): a plain Value's dealloc then
   // tests this field instead of calling PyObject_ClearWeakRefs.
   PyObject* weaklist;
+  // &arena().node(id), kept so that the operator and dealloc paths skip the chunk lookup. Valid
+  // as long as `id` is: `id` names a live Node at all times ([V1], [V2]: a Node freed under a
+  // detached handle is replaced by rehome()), and a live Node never moves (arena.hpp [A3]).
+  Node* node;
 };
+
+// The one way to (re)name a handle's Node.
+inline void bind(PyValue* v, NodeId id, Node& n) {
+  v->id = id;
+  v->node = &n;
+}
 
 extern PyTypeObject* ValueType;
 
