@@ -70,11 +70,11 @@ def test_no_grad_in_one_thread_does_not_stop_recording_in_another():
     t.start()
     try:
         assert entered.wait(10)
-        w = Value(3.0)
-        loss = w * 2.0
-        assert loss._prev  # recorded here while the other thread is inside no_grad()
-        loss.backward()
-        assert w.grad == 2.0
+        w, x = Value(3.0), Value(5.0)
+        loss = w * 2.0 + w * x  # a number operand, and two Values (the operator's fast path)
+        assert loss._prev and all(v._prev for v in loss._prev)  # recorded while the other
+        loss.backward()                                          # thread is inside no_grad()
+        assert (w.grad, x.grad) == (7.0, 3.0)
     finally:
         release.set()
         t.join()
@@ -85,13 +85,15 @@ def test_no_grad_applies_in_its_own_thread_while_another_records():
 
     def worker():
         with arenagrad.no_grad():
-            results.append(bool((Value(1.0) * 2.0)._prev))
+            a, b = Value(1.0), Value(2.0)
+            results.extend(bool(v._prev) for v in (a * 2.0, a * b, a + b))
 
     t = threading.Thread(target=worker)
     t.start()
     t.join()
-    assert results == [False]
-    assert (Value(1.0) * 2.0)._prev
+    assert results == [False, False, False]
+    a, b = Value(1.0), Value(2.0)
+    assert (a * 2.0)._prev and (a * b)._prev and (a + b)._prev
 
 
 def test_no_grad_per_thread_under_fine_switching():
@@ -102,11 +104,12 @@ def test_no_grad_per_thread_under_fine_switching():
 
     def worker(inside):
         for _ in range(2000):
+            a, b = Value(1.0), Value(2.0)
             if inside:
                 with arenagrad.no_grad():
-                    if (Value(1.0) + 1.0)._prev:
+                    if (a + 1.0)._prev or (a * b)._prev or (a + b)._prev:
                         errors.append("recorded inside no_grad")
-            elif not (Value(1.0) + 1.0)._prev:
+            elif not ((a + 1.0)._prev and (a * b)._prev and (a + b)._prev):
                 errors.append("not recorded outside no_grad")
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in (True, False)]
