@@ -346,6 +346,34 @@ def test_weakrefs_die_with_recycled_handles(ag):
     assert [r() for r in refs] == [None] * 10
 
 
+def test_weakref_callback_that_fills_the_free_list_during_dealloc(ag):
+    """A weak reference's callback runs inside the dying Value's dealloc, before its handle is
+    kept for reuse: a callback that frees hundreds of plain Values (filling the free list) and
+    runs backward() there leaves a free list with room for the dying one, and every graph
+    intact."""
+    import arenagrad
+
+    a, b = ag.Value(2.0), ag.Value(3.0)
+    seen = []
+
+    def callback(ref):
+        many = [a * b for _ in range(600)]  # more handles than the free list holds
+        loss = arenagrad.sum(many)
+        loss.backward()
+        seen.append((loss.data, a.grad))
+        del many, loss
+
+    for _ in range(5):
+        a.grad = 0.0
+        v = a * b + a
+        ref = weakref.ref(v, callback)
+        del v  # the callback runs here
+        assert ref() is None
+    assert seen == [(3600.0, 1800.0)] * 5
+    out = a * b
+    assert (out.data, out._op, out._prev) == (6.0, "*", {a, b})
+
+
 def _reference_chain(a, n):
     out = a
     for _ in range(n):
