@@ -170,17 +170,27 @@ bool free_list_has_room() { return free_count < kFreeListMax; }
 void free_plain(PyObject* self) { free_list[free_count++] = as_value(self); }
 
 void make_room_in_free_list() {
-  if (free_count == kFreeListMax) PyObject_GC_Del(free_list[--free_count]);
+  if (!free_list_has_room()) PyObject_GC_Del(free_list[--free_count]);
 }
 
-PyObject* attach_plain(NodeId id, Node& n) {
-  if (free_count == 0) return attach_new(ValueType, id);
-  PyValue* v = free_list[--free_count];
+namespace {
+
+// Makes `v` the attached handle of `n` (of `id`), with no state: attach_plain's and
+// attach_new's common part, before the object's reference count is set.
+void attach(PyValue* v, NodeId id, Node& n) {
   bind(v, id, n);
   v->detached = false;
   v->has_state = false;
   ++n.refs;  // [A1]: the handle's count (Arena::acquire)
   n.handle = v;
+}
+
+}  // namespace
+
+PyObject* attach_plain(NodeId id, Node& n) {
+  if (free_count == 0) return attach_new(ValueType, id);
+  PyValue* v = free_list[--free_count];
+  attach(v, id, n);
   PyObject* object = reinterpret_cast<PyObject*>(v);
 #if PY_VERSION_HEX < 0x030E0000
   // What PyObject_Init does, without setting the type it already has (the list holds plain
@@ -220,12 +230,7 @@ PyObject* attach_new(PyTypeObject* type, NodeId id) {
     }
     return nullptr;
   }
-  Node& n = a.node(id);
-  bind(v, id, n);
-  v->detached = false;
-  v->has_state = false;
-  ++n.refs;  // [A1]: the handle's count (Arena::acquire)
-  n.handle = v;
+  attach(v, id, a.node(id));
   return reinterpret_cast<PyObject*>(v);
 }
 
