@@ -190,18 +190,19 @@ def test_mlp_call_out_of_memory_leaves_the_arena_as_found():
 
 
 @capped
-def test_building_past_a_cap_raises_memory_error_and_recovers():
-    out = run_capped("""
+@pytest.mark.parametrize("expression", ["a * 2.0", "a * b"])  # a * b: two Values' own path
+def test_building_past_a_cap_raises_memory_error_and_recovers(expression):
+    out = run_capped(f"""
         import arenagrad
         from arenagrad.engine import Value
-        a = Value(1.0)
+        a, b = Value(1.0), Value(2.0)
         keep = [None] * 4_000_000      # no list growth under the cap
         before = arenagrad.live_nodes()
         failed, i = False, 0
         cap(64)
         try:
             while True:                # until the arena (or Python) runs out: MemoryError
-                keep[i] = a * 2.0
+                keep[i] = {expression}
                 i += 1
         except MemoryError:
             failed = True              # nothing here may allocate: the cap is still on
