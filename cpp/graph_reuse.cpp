@@ -50,7 +50,7 @@ void recompute(Arena& arena, NodeId root) {
   try {
     tape::forward(arena, tape, saved);
   } catch (...) {
-    tape::restore(arena, tape, saved);
+    tape::restore(tape, saved);
     throw;
   }
 }

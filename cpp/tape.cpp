@@ -175,7 +175,7 @@ void forward(Arena& arena, const Tape& tape, Saved& saved) {
   saved.count = static_cast<std::size_t>(save - saved.values);
 }
 
-void restore(Arena& arena, const Tape& tape, const Saved& saved) {
+void restore(const Tape& tape, const Saved& saved) {
   std::size_t next = 0;
   for (std::size_t i = tape.leaves; i < tape.nodes.size() && next < saved.count; ++i) {
     Node& n = *tape.nodes[i];

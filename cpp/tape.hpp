@@ -69,7 +69,7 @@ struct Saved {
 // CustomForwardUnknown; on return and on a throw, `saved` holds each value it overwrote.
 void forward(Arena& arena, const Tape& tape, Saved& saved);
 // Puts back the values forward() overwrote before it threw.
-void restore(Arena& arena, const Tape& tape, const Saved& saved);
+void restore(const Tape& tape, const Saved& saved);
 
 // micrograd's chain rule over the tape from its end; the root's grad must be set.
 void backward(Arena& arena, const Tape& tape);

@@ -15,7 +15,7 @@ namespace {
 // Its only calls are at its end (attach_plain's, or attach_new when no handle is free for
 // reuse), so that it saves few registers. Other cases take operands_slot().
 template <Op kOp>
-ARENAGRAD_FORCE_INLINE PyObject* two_values(Arena& a, PyObject* x, PyObject* y) {
+ARENAGRAD_FORCE_INLINE inline PyObject* two_values(Arena& a, PyObject* x, PyObject* y) {
   const NodeId ix = id_of(x), iy = id_of(y);
   Node& nx = node_of(x);
   Node& ny = node_of(y);

@@ -69,12 +69,12 @@ def report(results):
     from .report import ratio, spread  # the report's own formatting (report.py imports us)
 
     lines = ["6. arenagrad.grad() beside backward() (ns per node of the original graph)",
-             f"   {'shape':<11}{'size':>6}{'nodes':>10}{'inputs':>7}  {'backward + copy':<22}"
+             f"   {'shape':<11}{'size':>6}{'nodes':>12}{'inputs':>7}  {'backward + copy':<22}"
              f"{'grad':<22}{'grad/bw':>8}  {'grad, create_graph':<22}"]
     for shape, sizes in results["higher_order"].items():
         for size, r in sizes.items():
             bw, g = r["backward_copy_ns_per_node"], r["grad_ns_per_node"]
-            lines.append(f"   {shape:<11}{float(size):>6.0e}{r['nodes']:>10,}{r['inputs']:>7}  "
+            lines.append(f"   {shape:<11}{float(size):>6.0e}{r['nodes']:>12,}{r['inputs']:>7}  "
                          f"{spread(bw):<22}{spread(g):<22}{ratio(g['median'], bw['median']):>8}  "
                          f"{spread(r['grad_create_graph_ns_per_node']):<22}")
     lines.append("")
