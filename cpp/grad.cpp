@@ -137,10 +137,13 @@ struct DepthAdjoints {
 
 // [A4] While no live node is out of order, descending ids are a reverse topological order: one
 // scan down from the root sweeps the graph in backward.cpp's sweep_by_id order, with the same
-// marks, budget and arithmetic, so the sums are backward()'s, bit for bit (a first contribution
-// is added to 0.0 as backward adds it to a zeroed grad). Only where the sums live differs: a
-// non-leaf's in `adj.at[root - id]`, valid once the node holds this walk's mark (no entry is
-// read before, so the table needs no clearing pass); an input leaf's in `leaves`. Returns false
+// marks, budget and arithmetic, so the sums are backward()'s, bit for bit. Only where the sums
+// live differs: a non-leaf's in `adj.at[root - id]`, valid once the node holds this walk's mark
+// (no entry is read before, so the table needs no clearing pass); an input leaf's in `leaves`.
+// A non-leaf's first contribution is stored as it is, where backward adds it to a zeroed grad:
+// the two differ only when it is -0.0, and what follows from it then differs at most in the
+// sign of a zero (x + 0 is x for x != 0; d * 0 is a zero or d's NaN), so a non-leaf input's sum
+// is read as 0.0 + sum, which is backward's (a sum begun at 0.0 is never -0.0). Returns false
 // when the slots turn out sparse, or an operand lies so far below what has been scanned that
 // the table would grow with the gap rather than the graph: the caller takes the explicit order.
 // Its own function: inlined into its caller, the loop's locals were spilled to the stack.
@@ -167,13 +170,14 @@ ARENAGRAD_NO_INLINE bool sweep_by_id(Arena& arena, WalkScope& walk, std::uint16_
     const double g = adj.at[root - id];
     for_each_partial(arena, n, [&](NodeId o, double d) ARENAGRAD_FORCE_INLINE {
       Node& operand = arena.node(o);
-      if (operand.op == Op::Leaf) return to_inputs.add(o, d * g);
       const std::size_t depth = root - o;  // o < id: [A4]
-      if (operand.mark == epoch) {
+      if (operand.mark == epoch) {  // never a leaf: this sweep marks none
         adj.at[depth] += d * g;
+      } else if (operand.op == Op::Leaf) {
+        to_inputs.add(o, d * g);
       } else if (depth < adj.size || adj.grow(walk, depth, root - id)) {
         operand.mark = epoch;
-        adj.at[depth] = 0.0 + d * g;
+        adj.at[depth] = d * g;  // not 0.0 + d * g: see above
         ++pending;
         budget += kSparseFactor;
       } else {
@@ -215,7 +219,7 @@ std::vector<double> adjoint_numbers(Arena& arena, NodeId output,
         const Node& n = arena.node(id);
         if (id == output) values[i] = 1.0;  // the root has no user in its own graph
         else if (n.op == Op::Leaf) values[i] = leaves.adjoint(id);
-        else if (id <= output && n.mark == epoch) values[i] = adj.at[output - id];
+        else if (id <= output && n.mark == epoch) values[i] = 0.0 + adj.at[output - id];
       }
       return values;
     }
