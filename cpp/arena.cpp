@@ -193,7 +193,8 @@ void Arena::free_graph(NodeId id) {
   live_ -= freed;
 }
 
-std::uint16_t Arena::begin_walk() {
+std::uint16_t Arena::begin_walk(bool another_follows) {
+  if (another_follows && walk_epoch_ >= 0xFFFE) walk_epoch_ = 0xFFFF;  // wrap now, not next
   if (++walk_epoch_ == 0) {  // wrapped: clear every mark so that no Node claims the new epoch
     for (auto& chunk : chunks_)
       for (std::size_t i = 0; i < kChunkSize; ++i) chunk[i].mark = 0;

@@ -176,8 +176,10 @@ class Arena {
     if (--n.refs == 0) free_graph(id);
   }
 
-  // An epoch that no Node's `mark` holds yet; used by walks only (walk.hpp [W1]).
-  std::uint16_t begin_walk();
+  // An epoch that no Node's `mark` holds yet; used by walks only (walk.hpp [W1]). Running out
+  // of epochs clears every mark; with `another_follows`, that happens now if the next call
+  // would do it, so that this epoch's marks survive one more begin_walk().
+  std::uint16_t begin_walk(bool another_follows = false);
 
   // [A7] The one observer of freeing, installed once (value_state.cpp); nullptr: none.
   using FreedObserver = void (*)(NodeId id, std::uint8_t flags);

@@ -5,57 +5,11 @@
 namespace arenagrad {
 
 namespace {
-// A stack entry with this bit set means: its operands are done, append it to the order.
-// NodeIds stay below 2^31 (Arena::grow).
-constexpr NodeId kExpanded = NodeId{1} << 31;
-
 BackwardReport report{"", 0};
 }  // namespace
 
 BackwardReport last_backward() { return report; }
 void note_backward(BackwardReport r) { report = r; }
-
-void topological_order(Arena& arena, WalkScope& walk, NodeId root, std::vector<NodeId>& order) {
-  // Recursive twin (micrograd's build_topo):
-  //   def build_topo(v):
-  //       if v not in visited:
-  //           visited.add(v)
-  //           for child in v._prev: build_topo(child)
-  //           topo.append(v)
-  // `visited` is `mark == epoch`. Leaves are appended as soon as they are seen: with no
-  // operands, their post-order position is immediate.
-  const std::uint16_t epoch = walk.new_epoch();
-  const std::size_t poll_mask = walk::mask();
-  std::vector<NodeId>& stack = walk.stack();  // [W2]
-  stack.push_back(root);
-  order.clear();
-  for (std::size_t step = 1; !stack.empty(); ++step) {
-    if (walk::due(step, poll_mask)) walk::poll_interrupt();
-    const NodeId top = stack.back();
-    if (top & kExpanded) {
-      stack.pop_back();
-      order.push_back(top & ~kExpanded);
-      continue;
-    }
-    Node& n = arena.node(top);
-    if (n.mark == epoch) {
-      stack.pop_back();
-      continue;
-    }
-    n.mark = epoch;
-    stack.back() = top | kExpanded;
-    for (NodeId id : visible_operands(n)) {
-      Node& operand = arena.node(id);
-      if (operand.mark == epoch) continue;
-      if (operand.op == Op::Leaf) {
-        operand.mark = epoch;
-        order.push_back(id);
-      } else {
-        stack.push_back(id);
-      }
-    }
-  }
-}
 
 namespace {
 

@@ -346,7 +346,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("nin", &CompiledNetwork::nin)
       .def_property_readonly("nout", &CompiledNetwork::nout);
 
-  // Test hooks: fault injection, walk polling, and the last backward's route.
+  // Test hooks: fault injection, walk polling, and the last backward's and grad's routes.
   m.def("_fail_allocation_after", [](std::size_t n) { arena().fail_allocation_after(n); },
         "The n-th node allocation from now raises MemoryError (0: never). For tests.");
   m.def("_run_in_poll", &run_in_poll, py::arg("n"), py::arg("fn") = py::none(),
@@ -361,4 +361,7 @@ PYBIND11_MODULE(_core, m) {
     const BackwardReport r = last_backward();
     return py::make_tuple(r.route, r.slots_read);
   }, "(route, slots read) of the last backward(). For tests.");
+  m.def("_last_grad_route", &last_grad_route,
+        "The route of the last grad() without create_graph: 'scan', 'scan, then topological "
+        "order', 'topological order' or 'topological order, hashed'. For tests.");
 }

@@ -25,4 +25,11 @@ struct NotDifferentiable {
 // any exception nothing it built stays alive.
 HeldNodes grad(Arena& arena, NodeId output, const std::vector<NodeId>& inputs, bool create_graph);
 
+// The route the last grad() without create_graph took: "scan" (descending ids), "scan, then
+// topological order" (the scan gave up on sparse slots and the explicit order finished, as in
+// backward()), "topological order" (the explicit one alone, sums keyed by id: nodes out of
+// order) or "topological order, hashed" (the same, its ids too spread out: sums keyed by
+// position, through a map). For tests of its cost.
+const char* last_grad_route();
+
 }  // namespace arenagrad

@@ -33,8 +33,11 @@ class WalkScope {
   WalkScope(const WalkScope&) = delete;
   WalkScope& operator=(const WalkScope&) = delete;
 
-  // An epoch that no Node's `mark` holds yet (Arena::begin_walk).
-  std::uint16_t new_epoch() { return arena_.begin_walk(); }
+  // An epoch that no Node's `mark` holds yet (Arena::begin_walk); with `another_follows`, its
+  // marks survive the next new_epoch() of this walk.
+  std::uint16_t new_epoch(bool another_follows = false) {
+    return arena_.begin_walk(another_follows);
+  }
 
   // This walk's scratch [W2], empty on first use within the walk.
   std::vector<NodeId>& stack();

@@ -123,7 +123,7 @@ def test_bench_graph_nodes_match_between_engines():
 
 
 def test_bench_higher_order_figures_positive(quick_results):
-    for shape in ("chain", "random_dag", "mlp"):
+    for shape in ("chain", "random_dag", "mlp", "spread_dag"):
         entry = quick_results["higher_order"][shape]["1000"]
         assert entry["nodes"] > 900 and entry["inputs"] >= 1
         for key in ("backward_copy_ns_per_node", "grad_ns_per_node",

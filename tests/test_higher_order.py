@@ -16,7 +16,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import arenagrad
-from arenagrad import reference
+from arenagrad import _core, reference
 from arenagrad.engine import Value
 from arenagrad.nn import MLP
 from conftest import GRAD_REL, assert_close, assert_same, ctrl_c_during
@@ -364,6 +364,111 @@ def test_grad_numbers_are_backward_numbers_in_every_layout(layout):
     assert got == [v.grad for v in inputs[:-2]] + [1.0, 0.0]
     assert any(g != 0 for g in got[:len(leaves)])
     del keep
+
+
+# ---- the route grad() takes (how its cost follows the graph) ---------------------------------
+
+def test_grad_scans_a_graph_whose_first_node_reaches_far_below():
+    """The root's operand `a` lies 100,000 ids below it, with the graph dense in between: the
+    id scan's table grows to it at once (8 bytes an id, against the arena's 40) rather than
+    giving the graph up to the explicit order; the numbers are backward()'s, bit for bit."""
+    x = Value(0.75)
+    a = x * 1.5
+    c = x * 2.0
+    for _ in range(100_000):
+        c = c * 1.0000001
+    root = c + a
+    got = [g.data for g in arenagrad.grad(root, [x, a, c])]
+    assert _core._last_grad_route() == "scan"
+    x.grad = a.grad = c.grad = 0.0
+    root.backward()
+    assert got == [x.grad, a.grad, c.grad]
+
+
+def uniform_random_graph(n, seed=1):
+    """n nodes whose operands are drawn from all before them; the root sums the last 200, so
+    its graph is a sparse subset of the ids below it."""
+    rng = random.Random(seed)
+    leaves = [Value(rng.uniform(-1, 1)) for _ in range(16)]
+    nodes = list(leaves)
+    for k in range(n):
+        a, b = rng.choice(nodes), rng.choice(nodes)
+        nodes.append(a * b if k % 2 else a + b)
+    root = nodes[-1]
+    for v in nodes[-200:-1]:
+        root = root + v
+    return leaves, nodes, root
+
+
+def test_grad_finishes_a_spread_graph_in_the_explicit_order_as_backward_does():
+    """A graph spread over its id range: the scan gives up on it, as backward()'s does, and the
+    explicit order finishes the sweep from where the scan left it. The numbers are backward()'s,
+    bit for bit (the same two sweeps, in the same order)."""
+    leaves, nodes, root = uniform_random_graph(100_000)
+    inputs = leaves + nodes[16::97]
+    got = [g.data for g in arenagrad.grad(root, inputs)]
+    assert _core._last_grad_route() == "scan, then topological order"
+    for v in nodes:
+        v.grad = 0.0
+    root.backward()
+    assert _core._last_backward()[0] == "topological order"
+    assert got == [v.grad for v in inputs]
+    assert any(g != 0 for g in got)
+
+
+def test_grad_keeps_the_scans_sums_across_the_wrap_of_walk_epochs():
+    """Finishing in the explicit order takes a second epoch while the scan's marks must still
+    tell what it reached. Over 70,000 calls, with a one-epoch walk between every other one, the
+    scan's epoch takes every value, the last before the marks are cleared (Arena::begin_walk)
+    included: every call gives the first call's numbers."""
+    leaves, inner, root, keep = spread_layout("sparse", (0.3, -0.7, 1.1))
+    inputs = leaves + inner[::5]
+    want = [g.data for g in arenagrad.grad(root, inputs)]
+    assert _core._last_grad_route() == "scan, then topological order"
+    one = Value(1.0) * 2.0
+    for k in range(70_000):
+        if k % 2:
+            one.zero_grad()  # a walk of one epoch
+        got = [g.data for g in arenagrad.grad(root, inputs)]
+        assert got == want, k
+    del keep
+
+
+def test_grad_keys_the_sums_of_an_out_of_order_graph_by_id():
+    """Nodes out of order (an operand above its user): the explicit order alone, its sums in a
+    table keyed by id (no map), and backward()'s numbers to rounding."""
+    leaves, nodes, root = uniform_random_graph(2_000)
+    holes = [Value(0.0) for _ in range(64)]
+    top = nodes[-1] * 2.0
+    del holes
+    late = top + leaves[0] * 3.0  # its operand leaves[0] * 3.0 lands in a freed lower slot
+    assert arenagrad.memory_stats()["out_of_order_nodes"] > 0
+    inputs = leaves + nodes[16::7] + [top]
+    got = [g.data for g in arenagrad.grad(late, inputs)]
+    assert _core._last_grad_route() == "topological order"
+    for v in nodes + [top]:
+        v.grad = 0.0
+    late.backward()
+    for g, v in zip(got, inputs):
+        assert_close(g, v.grad, what="d late / d input")
+
+
+def test_grad_takes_the_map_only_for_an_out_of_order_graph_lost_in_its_id_range():
+    """A few nodes out of order, spread over 100,000 live unrelated ones: keying the sums by id
+    would take a table as large as the gap, so grad() keys them by position, through a map."""
+    x = Value(3.0)
+    y = x * 2.0
+    junk = Value(1.0)
+    for _ in range(100_000):
+        junk = junk * 1.0
+    holes = [Value(0.0) for _ in range(8)]
+    top = y + 1.0
+    del holes
+    z = top * 2.0  # in a freed slot below its operand `top`
+    assert arenagrad.memory_stats()["out_of_order_nodes"] > 0
+    assert [g.data for g in arenagrad.grad(z, [x, y, top])] == [4.0, 2.0, 2.0]
+    assert _core._last_grad_route() == "topological order, hashed"
+    del junk
 
 
 @given(seed=st.integers(0, 10**6), point=st.tuples(*[st.floats(-1.5, 1.5)] * 3))

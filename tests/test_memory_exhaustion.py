@@ -258,6 +258,27 @@ def test_replay_out_of_memory_changes_nothing():
 
 
 @capped
+def test_grad_without_room_for_a_far_operand_takes_the_explicit_order():
+    """The scan's table follows the deepest operand reached: an operand 3e6 ids below the root
+    (a live unrelated chain between) would need 24 MB. With no room for it, grad() gives the
+    graph to the explicit order, whose memory follows the graph's 3 nodes, and answers."""
+    out = run_capped("""
+        from arenagrad import _core
+        x = Value(3.0)
+        y = x * 2.0
+        junk = y
+        for _ in range(3_000_000):
+            junk = junk * 1.0
+        z = y + 1.0
+        cap(8)
+        got = arenagrad.grad(z, x).data
+        uncap()
+        print(got, _core._last_grad_route())
+    """, setup="import arenagrad\nfrom arenagrad.engine import Value\n")
+    assert out.split("\n")[0] == "2.0 topological order, hashed"
+
+
+@capped
 def test_grad_out_of_memory_raises_and_the_next_call_works():
     """grad()'s depth table grows with the graph: with no room for it, MemoryError, no node
     left behind, and the next call gives the number."""

@@ -1,7 +1,7 @@
 """arenagrad.grad() beside backward(), in ns per node of the original graph (leaves included).
 
-On graphs.py's shapes, built once (untimed), with the inputs a user would ask for (the chain's
-start, the random DAG's 16 leaves, the MLP's parameters):
+On graphs.py's shapes and a spread DAG of its own, built once (untimed), with the inputs a user
+would ask for (the chain's start, the DAGs' 16 leaves, the MLP's parameters):
 
 * backward + copy: ``root.backward()`` then reading every input's ``.grad`` - the bar that
   ``grad(root, inputs)`` must meet (it writes no ``.grad``, so it needs no zero_grad either);
@@ -9,13 +9,62 @@ start, the random DAG's 16 leaves, the MLP's parameters):
 * grad, create_graph: ``arenagrad.grad(root, inputs, create_graph=True)``, building the gradient
   graph and, when the results are dropped, freeing it (both timed).
 """
+import random
+
 import arenagrad
 
 from .engines import ARENAGRAD
-from .graphs import SHAPES
+from .graphs import SHAPES, Shape
 from .timing import collect, stats, time_call
 
-SHAPE_NAMES = ("chain", "random_dag", "mlp")
+SPREAD_ROOT_TERMS = 200
+
+
+def spread_setup(engine, size, seed=1234):
+    """16 leaves and `size` nodes, each a + or * of two nodes drawn from all before it."""
+    rng = random.Random(seed)
+    leaves = [engine.Value(rng.uniform(-1, 1)) for _ in range(16)]
+    picks = [(rng.randrange(16 + k), rng.randrange(16 + k)) for k in range(size)]
+    return leaves, picks
+
+
+def spread_build(engine, state):
+    """The root sums the last SPREAD_ROOT_TERMS nodes: its graph is a sparse subset of the ids
+    below it (neither sweep can scan it; both take the explicit order)."""
+    leaves, picks = state
+    nodes = list(leaves)
+    append = nodes.append
+    for k, (i, j) in enumerate(picks):
+        append(nodes[i] * nodes[j] if k & 1 else nodes[i] + nodes[j])
+    root = nodes[-1]
+    for v in nodes[-SPREAD_ROOT_TERMS:-1]:
+        root = root + v
+    return root, nodes
+
+
+def spread_graph_nodes(state):
+    """Nodes in the spread DAG's graph (from the picks: the engine's own count would take every
+    node built), its root's sum included."""
+    leaves, picks = state
+    total = len(leaves) + len(picks)
+    stack = list(range(max(0, total - SPREAD_ROOT_TERMS), total))
+    seen = set(stack)
+    while stack:
+        k = stack.pop()
+        if k >= len(leaves):
+            for operand in picks[k - len(leaves)]:
+                if operand not in seen:
+                    seen.add(operand)
+                    stack.append(operand)
+    return len(seen) + min(total, SPREAD_ROOT_TERMS) - 1
+
+
+HIGHER_ORDER_SHAPES = {
+    **{name: SHAPES[name] for name in ("chain", "random_dag", "mlp")},
+    "spread_dag": Shape("spread_dag", spread_setup, spread_build, lambda n: 0,
+                        "+,* of any earlier nodes, root over the last 200", 16),
+}
+SHAPE_NAMES = tuple(HIGHER_ORDER_SHAPES)
 
 
 def inputs_of(name, state):
@@ -23,7 +72,7 @@ def inputs_of(name, state):
         return [state[0]]
     if name == "mlp":
         return state[0].parameters()
-    return list(state[0])  # random_dag: its leaves
+    return list(state[0])  # the DAGs: their leaves
 
 
 def timed(fn, repeats, nodes):
@@ -39,11 +88,12 @@ def run(sizes, repeats):
     for name in SHAPE_NAMES:
         for size in sizes:
             collect()
-            shape = SHAPES[name]
+            shape = HIGHER_ORDER_SHAPES[name]
             before = arenagrad.live_nodes()
             state = shape.setup(ARENAGRAD, size)
             root, keep = shape.build(ARENAGRAD, state)
-            nodes = arenagrad.live_nodes() - before
+            nodes = (spread_graph_nodes(state) if name == "spread_dag"
+                     else arenagrad.live_nodes() - before)
             inputs = inputs_of(name, state)
 
             def backward_and_copy():
