@@ -219,15 +219,23 @@ ARENAGRAD_NO_INLINE NodeId sweep_by_id(Arena& arena, WalkScope& walk, std::uint1
 // from what the scan left there if the scan reached it (its mark is `scanned`), else from 0.0;
 // a leaf from what it summed in `leaves`. So the sums are backward()'s, bit for bit, and the
 // scan's work is not done twice. False (the sums unusable) when the table cannot grow to the
-// graph's lowest node: the caller starts again.
+// graph's lowest node, or a leaf lies above the root (a table keyed by depth has no entry for
+// it; [A4] lets a leaf sit above its users): the caller starts again.
 bool finish_in_order(Arena& arena, WalkScope& walk, std::uint16_t scanned, NodeId root,
                      NodeId stopped, DepthAdjoints& adj, const LeafInputs& leaves) {
   std::vector<NodeId>& order = walk.order();  // [W2]
   std::vector<NodeId> fresh, leaf_ids;  // the non-leaves the scan did not reach; the leaves
+  bool leaf_above = false;
   topological_order(arena, walk, root, order, [&](NodeId id, const Node& n) {
-    if (n.op == Op::Leaf) leaf_ids.push_back(id);
-    else if (n.mark != scanned) fresh.push_back(id);
+    if (n.op != Op::Leaf) {
+      if (n.mark != scanned) fresh.push_back(id);
+    } else if (id > root) {
+      leaf_above = true;
+    } else {
+      leaf_ids.push_back(id);
+    }
   });
+  if (leaf_above) return false;
   const NodeId lowest = *std::min_element(order.begin(), order.end());
   if (root - lowest >= adj.size && !adj.grow(walk, root - lowest)) return false;
   double* const at = adj.at;  // entry of id: at[root - id]; in a register for the loop

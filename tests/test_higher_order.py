@@ -434,6 +434,29 @@ def test_grad_keeps_the_scans_sums_across_the_wrap_of_walk_epochs():
     del keep
 
 
+def test_grad_on_a_sparse_graph_below_its_own_leaf():
+    """The whole graph in freed slots below one of its leaves ([A4] lets a leaf sit above its
+    users), 40 unrelated live nodes between its nodes: the scan gives up, and its sums, keyed
+    by depth below the root, have no entry for that leaf, so grad() starts again in the
+    explicit order. The numbers are backward()'s to rounding (its sums run in another order)."""
+    holes = [Value(0.0) for _ in range(5000)]
+    high = Value(0.9)
+    del holes
+    x = Value(0.4)
+    nodes, keep = [x], []
+    for k in range(60):
+        nodes.append((nodes[-1] * high).tanh() + x if k % 2 else nodes[-1] + high * 0.5)
+        keep.append([Value(0.0) for _ in range(40)])
+    root = nodes[-1]
+    got = [g.data for g in arenagrad.grad(root, [x, high])]
+    assert _core._last_grad_route() == "topological order"
+    x.grad = high.grad = 0.0
+    root.backward()
+    assert_close(got[0], x.grad, what="d root / d x")
+    assert_close(got[1], high.grad, what="d root / d high")
+    del keep
+
+
 def test_grad_keys_the_sums_of_an_out_of_order_graph_by_id():
     """Nodes out of order (an operand above its user): the explicit order alone, its sums in a
     table keyed by id (no map), and backward()'s numbers to rounding."""
