@@ -224,23 +224,22 @@ ARENAGRAD_NO_INLINE NodeId sweep_by_id(Arena& arena, WalkScope& walk, std::uint1
 bool finish_in_order(Arena& arena, WalkScope& walk, std::uint16_t scanned, NodeId root,
                      NodeId stopped, DepthAdjoints& adj, const LeafInputs& leaves) {
   std::vector<NodeId>& order = walk.order();  // [W2]
-  std::vector<NodeId> fresh, leaf_ids;  // the non-leaves the scan did not reach; the leaves
-  bool leaf_above = false;
+  bool unfit = false;  // a leaf above the root, or no memory for the table to grow
   topological_order(arena, walk, root, order, [&](NodeId id, const Node& n) {
-    if (n.op != Op::Leaf) {
-      if (n.mark != scanned) fresh.push_back(id);
-    } else if (id > root) {
-      leaf_above = true;
-    } else {
-      leaf_ids.push_back(id);
+    if (unfit || (n.op == Op::Leaf && id > root)) {
+      unfit = true;
+      return;
     }
+    const std::size_t depth = root - id;
+    if (depth >= adj.size && !adj.grow(walk, depth)) {
+      unfit = true;
+      return;
+    }
+    if (n.op == Op::Leaf) adj.at[depth] = leaves.sum_so_far(id);
+    else if (n.mark != scanned) adj.at[depth] = 0.0;
   });
-  if (leaf_above) return false;
-  const NodeId lowest = *std::min_element(order.begin(), order.end());
-  if (root - lowest >= adj.size && !adj.grow(walk, root - lowest)) return false;
+  if (unfit) return false;
   double* const at = adj.at;  // entry of id: at[root - id]; in a register for the loop
-  for (NodeId id : fresh) at[root - id] = 0.0;
-  for (NodeId id : leaf_ids) at[root - id] = leaves.sum_so_far(id);
   for (std::size_t i = order.size(); i-- > 0;) {
     if (walk::due(i, walk::mask())) walk::poll_interrupt();
     const NodeId id = order[i];
