@@ -279,6 +279,30 @@ def test_grad_without_room_for_a_far_operand_takes_the_explicit_order():
 
 
 @capped
+def test_grad_finishing_in_order_without_room_for_a_far_node_starts_again():
+    """Three nodes 300 live slots apart (the scan gives up on them), the lowest an operand 3e6
+    ids below: the explicit order that finishes the sweep would grow the table to 24 MB. With
+    no room for it, grad() starts again in the explicit order keyed through a map, and answers."""
+    out = run_capped("""
+        from arenagrad import _core
+        x = Value(3.0)
+        y = x * 2.0
+        junk = y
+        for _ in range(3_000_000):
+            junk = junk * 1.0
+        top, spacers = y, []
+        for _ in range(3):
+            spacers.append([Value(0.0) for _ in range(300)])
+            top = top + 1.0
+        cap(8)
+        got = arenagrad.grad(top, x).data
+        uncap()
+        print(got, _core._last_grad_route())
+    """, setup="import arenagrad\nfrom arenagrad.engine import Value\n")
+    assert out.split("\n")[0] == "2.0 topological order, hashed"
+
+
+@capped
 def test_grad_out_of_memory_raises_and_the_next_call_works():
     """grad()'s depth table grows with the graph: with no room for it, MemoryError, no node
     left behind, and the next call gives the number."""
