@@ -4,7 +4,8 @@ A hypothesis RuleBasedStateMachine keeps a pool of twin handles (an arenagrad Va
 reference Value built by the same operations) and applies random steps to both: new leaves,
 every binary and reflected operator with Values and numbers, ``**`` with int/float/Value
 exponents, the unary ops, ``arenagrad.sum`` against Python's ``sum``, ``backward()`` on any live
-node, assignments to ``.data``/``.grad``, bad operands, handle drops, and injected faults (a
+node, ``arenagrad.grad()`` against the reference's (with ``create_graph``, its results join the
+pool), assignments to ``.data``/``.grad``, bad operands, handle drops, and injected faults (a
 node allocation that fails with MemoryError, Ctrl-C inside ``zero_grad()``). After every step:
 
 * forward values are bit-identical (or both NaN), gradients agree to 1e-12 relative;
@@ -27,7 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import arenagrad
-from arenagrad import _core
+from arenagrad import _core, reference
 from arenagrad.engine import Value as AgValue
 from arenagrad.reference.engine import Value as RefValue
 from conftest import GRAD_ABS, close_float, reachable, run_lockstep, same_float
@@ -242,6 +243,36 @@ class EnginesInLockstep(RuleBasedStateMachine):
         self.apply(f"#{i % len(self.pairs)}.backward()", a.backward, r.backward, forward=False)
 
     @precondition(lambda self: self.pairs)
+    @rule(i=index, inputs=st.lists(index, min_size=1, max_size=4), create_graph=st.booleans())
+    def grad(self, i, inputs, create_graph):
+        """arenagrad.grad against the reference's: the same numbers to rounding (each sums in
+        its own backward's order), no .data or .grad changed; with create_graph the results,
+        Values with graphs, join the pool."""
+        self.steps_run_here()
+        n = len(self.pairs)
+        (a, r), ins = self.pick(i), [self.pick(k) for k in inputs]
+        what = f"grad(#{i % n}, {[k % n for k in inputs]}, create_graph={create_graph})"
+        before = self.snapshot()
+        (got, err_ag), (want, err_ref) = run_both(
+            lambda: arenagrad.grad(a, [x for x, _ in ins], create_graph=create_graph),
+            lambda: reference.grad(r, [y for _, y in ins], create_graph=create_graph))
+        assert type(err_ag) is type(err_ref), (
+            f"{what}: arenagrad raised {err_ag!r}, the reference raised {err_ref!r}")
+        self.assert_unchanged(before, what)  # reads and writes no .grad
+        if err_ag is not None:
+            return
+        # The terms summed are partials times adjoints: the reference's adjoint of every node.
+        nodes = list(reachable([r]))
+        adjoints = [abs(g.data) for g in reference.grad(r, nodes) if math.isfinite(g.data)]
+        data = [abs(v.data) for v in nodes if math.isfinite(v.data)]
+        scale = max(1.0, max(adjoints, default=0.0) * max(1.0, max(data, default=0.0)))
+        for k, (g, w) in enumerate(zip(got, want)):
+            assert type(g) is AgValue and close_float(g.data, w.data, abs_floor=GRAD_ABS * scale), (
+                f"{what}[{k}]: {g.data!r} != reference {w.data!r}")
+            if create_graph and len(self.pairs) < MAX_POOL:
+                self.pairs.append((g, w))
+
+    @precondition(lambda self: self.pairs)
     @rule(i=index, x=numbers)
     def set_data(self, i, x):
         a, r = self.pick(i)
@@ -411,6 +442,33 @@ def test_lockstep_machine_rejects_raising_in_one_engine_only():
     machine.pairs.append((a, r))
     with pytest.raises(AssertionError, match="raised"):
         machine.apply("log(0)", a.log, r.exp)  # ValueError against a result
+
+
+def test_lockstep_machine_rejects_a_wrong_higher_order_gradient():
+    """The grad rule can fail: a twin pair whose reference differs by 1e-9 in one operand."""
+    machine = EnginesInLockstep()
+    a, r = AgValue(2.0), RefValue(2.0 + 1e-9)
+    machine.pairs.append((a * a, r * r))
+    machine.pairs.append((a, r))
+    with pytest.raises(AssertionError, match="reference"):
+        machine.grad(0, [1], create_graph=False)
+
+
+def test_lockstep_machine_rejects_a_grad_that_writes_grad(monkeypatch):
+    """The grad rule can fail: a grad() that leaves a number in an input's .grad is caught."""
+    machine = EnginesInLockstep()
+    a, r = AgValue(2.0), RefValue(2.0)
+    machine.pairs.append((a * 3.0, r * 3.0))
+    machine.pairs.append((a, r))
+    real = arenagrad.grad
+
+    def writes_grad(output, inputs, create_graph=False):
+        inputs[0].grad = 1.0
+        return real(output, inputs, create_graph=create_graph)
+
+    monkeypatch.setattr(arenagrad, "grad", writes_grad)
+    with pytest.raises(AssertionError, match="changed"):
+        machine.grad(0, [1], create_graph=False)
 
 
 def test_lockstep_machine_rejects_a_leaked_node():
