@@ -257,48 +257,37 @@ def test_replay_out_of_memory_changes_nothing():
     assert out.split() == ["MemoryError", "0.5", "2.0"]
 
 
-@capped
-def test_grad_without_room_for_a_far_operand_takes_the_explicit_order():
-    """The scan's table follows the deepest operand reached: an operand 3e6 ids below the root
-    (a live unrelated chain between) would need 24 MB. With no room for it, grad() gives the
-    graph to the explicit order, whose memory follows the graph's 3 nodes, and answers."""
-    out = run_capped("""
-        from arenagrad import _core
-        x = Value(3.0)
-        y = x * 2.0
-        junk = y
-        for _ in range(3_000_000):
-            junk = junk * 1.0
-        z = y + 1.0
-        cap(8)
-        got = arenagrad.grad(z, x).data
-        uncap()
-        print(got, _core._last_grad_route())
-    """, setup="import arenagrad\nfrom arenagrad.engine import Value\n")
-    assert out.split("\n")[0] == "2.0 topological order, hashed"
+# y = x * 2.0, then 3e6 unrelated live nodes above it; a root built on y is made after them.
+FAR_BELOW = """
+import arenagrad
+from arenagrad import _core
+from arenagrad.engine import Value
+x = Value(3.0)
+y = x * 2.0
+junk = y
+for _ in range(3_000_000):
+    junk = junk * 1.0
+"""
 
 
 @capped
-def test_grad_finishing_in_order_without_room_for_a_far_node_starts_again():
-    """Three nodes 300 live slots apart (the scan gives up on them), the lowest an operand 3e6
-    ids below: the explicit order that finishes the sweep would grow the table to 24 MB. With
-    no room for it, grad() starts again in the explicit order keyed through a map, and answers."""
-    out = run_capped("""
-        from arenagrad import _core
-        x = Value(3.0)
-        y = x * 2.0
-        junk = y
-        for _ in range(3_000_000):
-            junk = junk * 1.0
-        top, spacers = y, []
-        for _ in range(3):
-            spacers.append([Value(0.0) for _ in range(300)])
-            top = top + 1.0
-        cap(8)
-        got = arenagrad.grad(top, x).data
-        uncap()
-        print(got, _core._last_grad_route())
-    """, setup="import arenagrad\nfrom arenagrad.engine import Value\n")
+@pytest.mark.parametrize("root", [
+    "top = y + 1.0",  # the scan's table would grow to y at once
+    # three nodes 300 live slots apart: the scan gives up on them, and the explicit order that
+    # finishes the sweep would grow the table to y
+    "top, spacers = y, []\nfor _ in range(3):\n"
+    "    spacers.append([Value(0.0) for _ in range(300)])\n    top = top + 1.0",
+], ids=["scan", "finishing order"])
+def test_grad_without_room_for_a_far_operand_starts_again_in_the_explicit_order(root):
+    """grad()'s table follows the deepest node reached: y, 3e6 ids below the root, would need
+    24 MB. With no room for it, grad() starts again in the explicit order, whose memory follows
+    the graph's few nodes (keyed through a map: its ids are spread out), and answers."""
+    out = run_capped(root + """
+cap(8)
+got = arenagrad.grad(top, x).data
+uncap()
+print(got, _core._last_grad_route())
+""", setup=FAR_BELOW)
     assert out.split("\n")[0] == "2.0 topological order, hashed"
 
 
