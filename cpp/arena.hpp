@@ -7,7 +7,7 @@
 //        - every compiled Network that has it as a parameter (mlp.cpp);
 //        - transient holds of a C++ frame that must keep a Node alive across an allocation
 //          (ops.cpp's Hold, HeldNodes below: mlp.cpp's forward, bindings.cpp's hold_operands,
-//          grad.cpp); released on every exit, exceptions included.
+//          grad_nodes.cpp); released on every exit, exceptions included.
 //      A tape (tape.hpp) holds no count: it lives only while its root does, which holds the
 //      whole graph.
 //      A Node with refs == 0 outside free_graph() is one its creator has built and not yet

@@ -10,9 +10,9 @@
 
 namespace arenagrad {
 
-// The id scans' give-up rule (backward's here, grad()'s in grad.cpp): a scan gives up, for the
-// explicit topological order, once it has read more than kSparseFactor unreached slots per
-// reachable Node plus kSparseSlack, so that it costs at most a constant factor more than the
+// The id scans' give-up rule (backward's here, grad()'s in grad_numbers.cpp): a scan gives up,
+// for the explicit topological order, once it has read more than kSparseFactor unreached slots
+// per reachable Node plus kSparseSlack, so that it costs at most a constant factor more than the
 // graph, however many unrelated Nodes lie between. Only unreached slots are counted: a reached
 // one is work the graph needs, and the count then costs nothing on a dense graph's slots.
 constexpr std::size_t kSparseFactor = 8;

@@ -250,7 +250,8 @@ void run_in_poll(std::size_t n, py::object fn) {  // n == 0: cancel a pending in
 }
 
 // arenagrad.grad: Values in, Values out (one Value for a Value, a list for an iterable); the
-// walk is grad.cpp's. `items` keeps the inputs [P2]: a poll during the walk may run Python.
+// walk is grad_numbers.cpp's or grad_nodes.cpp's. `items` keeps the inputs [P2]: a poll during
+// the walk may run Python.
 py::object grad_values(py::handle output, py::handle inputs, bool create_graph) {
   if (!python::is_value(output.ptr()))
     throw py::type_error(std::string("grad() output must be an arenagrad Value, not '") +

@@ -96,8 +96,9 @@ NodeId sub(Arena& arena, Operand a, Operand b);      // a + (-b)
 NodeId truediv(Arena& arena, Operand a, Operand b);  // a * b**-1
 
 // The local derivatives of `out`'s op: calls f(operand, d out / d operand) for each operand, in
-// operand order (a Custom node has none: see grad.cpp). The one place these partials live:
-// backward()'s propagate and grad() (grad.cpp) both multiply them by the adjoint of `out`.
+// operand order (a Custom node has none: see grad_internal.hpp). The one place these partials
+// live: backward()'s propagate and grad() (grad_numbers.cpp) both multiply them by the adjoint
+// of `out`.
 template <class F>
 ARENAGRAD_FORCE_INLINE inline void for_each_partial(const Arena& arena, const Node& out, F&& f) {
   const NodeId* o = out.operands.pair;

@@ -1,5 +1,5 @@
 """grad(): derivatives as Values, so they can be differentiated again (the reference twin of
-arenagrad.grad, cpp/grad.cpp). Walks the graph like backward(), but keeps each node's gradient
+arenagrad.grad, cpp/grad_*.cpp). Walks the graph like backward(), but keeps each node's gradient
 in a dict instead of its .grad, and builds it with Value operations (each op's _local_grads)."""
 from .engine import Value
 
