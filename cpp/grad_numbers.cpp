@@ -46,10 +46,7 @@ class LeafInputs {
     }
   };
   Sink sink() { return {lo_, dense_.size(), dense_.data(), sparse_.empty() ? nullptr : this}; }
-  double adjoint(NodeId id) const {  // `id` is an input leaf
-    return std::size_t{id - lo_} < dense_.size() ? dense_[id - lo_] : sparse_.at(id);
-  }
-  double sum_so_far(NodeId leaf) const {  // any leaf: 0.0 unless it sums here
+  double sum_so_far(NodeId leaf) const {  // an input's sum; any other leaf's 0.0 unless in range
     if (std::size_t{leaf - lo_} < dense_.size()) return dense_[leaf - lo_];
     const auto it = sparse_.find(leaf);
     return it == sparse_.end() ? 0.0 : it->second;
@@ -152,6 +149,24 @@ ARENAGRAD_NO_INLINE NodeId sweep_by_id(Arena& arena, WalkScope& walk, std::uint1
   }
 }
 
+// The chain rule over an explicit topological order, in reverse, passing over the nodes above
+// `above` (swept already); `sum(id)` is the sum of node `id` (every node of the order has one,
+// its starting value in place). The one loop of every explicit-order route below.
+constexpr NodeId kNothingSwept = ~NodeId{0};  // `above` when no node was swept before
+
+template <class Sum>
+void sweep_order(Arena& arena, const std::vector<NodeId>& order, NodeId above, Sum&& sum) {
+  for (std::size_t i = order.size(); i-- > 0;) {
+    if (walk::due(i, walk::mask())) walk::poll_interrupt();
+    const NodeId id = order[i];
+    if (id > above) continue;
+    const Node& n = arena.node(id);
+    if (n.op == Op::Custom) through_custom(arena, id);
+    const double g = sum(id);
+    for_each_partial(arena, n, [&](NodeId o, double d) { sum(o) += d * g; });
+  }
+}
+
 // The scan gave up at `stopped` (sparse slots): as backward() does, the explicit order finishes
 // the sweep, passing over the nodes above `stopped` (all swept: [A4]). Every node of the graph
 // then sums in `adj`, leaves too (the table grows to the lowest): a non-leaf below `stopped`
@@ -179,29 +194,16 @@ bool finish_in_order(Arena& arena, WalkScope& walk, std::uint16_t scanned, NodeI
   });
   if (unfit) return false;
   double* const at = adj.at;  // entry of id: at[root - id]; in a register for the loop
-  for (std::size_t i = order.size(); i-- > 0;) {
-    if (walk::due(i, walk::mask())) walk::poll_interrupt();
-    const NodeId id = order[i];
-    if (id > stopped) continue;  // swept by the scan
-    const Node& n = arena.node(id);
-    if (n.op == Op::Custom) through_custom(arena, id);
-    const double g = at[root - id];
-    for_each_partial(arena, n, [&](NodeId o, double d) { at[root - o] += d * g; });
-  }
+  sweep_order(arena, order, stopped, [at, root](NodeId id) -> double& { return at[root - id]; });
   return true;
 }
 
-// Any id order: the same chain rule over the explicit order, adjoints keyed by position.
+// Any id order, ids spread out: the same chain rule, adjoints keyed by position in the order.
 std::vector<double> sweep_in_order(Arena& arena, const Topo& topo) {
   std::vector<double> adj(topo.order.size(), 0.0);
   adj.back() = 1.0;
-  for (std::size_t i = topo.order.size(); i-- > 0;) {
-    if (walk::due(i, walk::mask())) walk::poll_interrupt();
-    const Node& n = arena.node(topo.order[i]);
-    if (n.op == Op::Custom) through_custom(arena, topo.order[i]);
-    const double g = adj[i];
-    for_each_partial(arena, n, [&](NodeId o, double d) { adj[topo.find(o)] += d * g; });
-  }
+  sweep_order(arena, topo.order, kNothingSwept,
+              [&](NodeId id) -> double& { return adj[topo.find(id)]; });
   return adj;
 }
 
@@ -232,13 +234,8 @@ bool sweep_in_order_by_id(Arena& arena, WalkScope& walk, const std::vector<NodeI
   const std::uint16_t epoch = arena.node(output).mark;  // the order's walk marked the graph
   for (NodeId id : order) adj[id - lo] = 0.0;
   adj[output - lo] = 1.0;
-  for (std::size_t i = order.size(); i-- > 0;) {
-    if (walk::due(i, walk::mask())) walk::poll_interrupt();
-    const Node& n = arena.node(order[i]);
-    if (n.op == Op::Custom) through_custom(arena, order[i]);
-    const double g = adj[order[i] - lo];
-    for_each_partial(arena, n, [&](NodeId o, double d) { adj[o - lo] += d * g; });
-  }
+  sweep_order(arena, order, kNothingSwept,
+              [adj, lo](NodeId id) -> double& { return adj[id - lo]; });
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const NodeId id = inputs[i];
     if (std::size_t{id - lo} < span && arena.node(id).mark == epoch) values[i] = adj[id - lo];
@@ -272,7 +269,7 @@ std::vector<double> adjoint_numbers(Arena& arena, NodeId output,
         const NodeId id = inputs[i];
         const Node& n = arena.node(id);
         if (id == output) values[i] = 1.0;  // the root has no user in its own graph
-        else if (n.op == Op::Leaf && !finished) values[i] = leaves.adjoint(id);
+        else if (n.op == Op::Leaf && !finished) values[i] = leaves.sum_so_far(id);
         else if (id <= output && n.mark == graph) values[i] = 0.0 + adj.at[output - id];
       }
       return values;
