@@ -10,6 +10,9 @@ import math
 import os
 import random
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import warnings
@@ -200,6 +203,14 @@ def ctrl_c_during(step, delay):
         timer.cancel()
         timer.join()
     return False
+
+
+def run_in_subprocess(code):
+    """Runs `code` (dedented) in a fresh interpreter; its stdout. It must exit 0."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
 
 
 def run_lockstep(machine, max_examples, steps):

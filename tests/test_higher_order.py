@@ -6,6 +6,7 @@ grad() checks the engine's on random graphs; torch.autograd.grad checks both whe
 """
 import gc
 import math
+import pathlib
 import random
 import signal
 import sys
@@ -19,7 +20,7 @@ import arenagrad
 from arenagrad import _core, reference
 from arenagrad.engine import Value
 from arenagrad.nn import MLP
-from conftest import GRAD_REL, assert_close, assert_same, ctrl_c_during
+from conftest import GRAD_REL, assert_close, assert_same, ctrl_c_during, run_in_subprocess
 
 ENGINES = {"arenagrad": (Value, arenagrad.grad, arenagrad.sum),
            "reference": (reference.Value, reference.grad, sum)}
@@ -476,20 +477,41 @@ def test_grad_keys_the_sums_of_an_out_of_order_graph_by_id():
         assert_close(g, v.grad, what="d late / d input")
 
 
-def test_grad_takes_the_map_only_for_an_out_of_order_graph_lost_in_its_id_range():
-    """A few nodes out of order, spread over 100,000 live unrelated ones: keying the sums by id
-    would take a table as large as the gap, so grad() keys them by position, through a map."""
-    x = Value(3.0)
+def graph_on_route(route):
+    """(root, inputs, keep) of a graph on which grad() takes `route` (_core._last_grad_route)."""
+    if route == "scan":
+        leaves, nodes, root = uniform_random_graph(300)
+        return root, leaves + nodes[16::9], nodes
+    if route == "scan, then topological order":
+        leaves, inner, root, keep = spread_layout("sparse", (0.3, -0.7, 1.1))
+        return root, leaves + inner[::5], (inner, keep)
+    if route == "topological order":  # an operand above its user
+        leaves, nodes, root = uniform_random_graph(300)
+        holes = [Value(0.0) for _ in range(64)]
+        top = nodes[-1] * 2.0
+        del holes
+        return top + leaves[0] * 3.0, leaves + nodes[16::9] + [top], nodes
+    x = Value(3.0)  # "topological order, hashed": an out-of-order graph lost in its id range
     y = x * 2.0
     junk = Value(1.0)
-    for _ in range(100_000):
+    for _ in range(20_000):
         junk = junk * 1.0
     holes = [Value(0.0) for _ in range(8)]
     top = y + 1.0
     del holes
-    z = top * 2.0  # in a freed slot below its operand `top`
+    return top * 2.0, [x, y, top], junk  # the root lands in a freed slot below `top`
+
+
+ROUTES = ["scan", "scan, then topological order", "topological order",
+          "topological order, hashed"]
+
+
+def test_grad_takes_the_map_only_for_an_out_of_order_graph_lost_in_its_id_range():
+    """A few nodes out of order, spread over 20,000 live unrelated ones: keying the sums by id
+    would take a table as large as the gap, so grad() keys them by position, through a map."""
+    root, inputs, junk = graph_on_route("topological order, hashed")
     assert arenagrad.memory_stats()["out_of_order_nodes"] > 0
-    assert [g.data for g in arenagrad.grad(z, [x, y, top])] == [4.0, 2.0, 2.0]
+    assert [g.data for g in arenagrad.grad(root, inputs)] == [4.0, 2.0, 2.0]
     assert _core._last_grad_route() == "topological order, hashed"
     del junk
 
@@ -730,6 +752,115 @@ def test_ctrl_c_interrupts_long_grad_and_leaves_no_nodes():
         assert live() == base
     finally:
         signal.signal(signal.SIGINT, old_handler)
+
+
+# ---- each route of grad() under attack: interrupts, handlers, mutation, signals, threads --------
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("at", [1, 3, 40, 250, 2500])
+def test_ctrl_c_at_any_poll_of_any_route_changes_nothing(poll_every_node, route, at):
+    """KeyboardInterrupt from the `at`-th signal check inside grad(): it propagates, no data or
+    grad changed, no node left behind, and the next call gives the uninterrupted numbers."""
+    root, inputs, keep = graph_on_route(route)
+    want = [g.data for g in arenagrad.grad(root, inputs)]
+    assert _core._last_grad_route() == route
+    before = [(v.data, v.grad) for v in inputs] + [(root.data, root.grad)]
+    nodes = live()
+    _core._run_in_poll(at, lambda: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        got = [g.data for g in arenagrad.grad(root, inputs)]
+        assert got == want  # fewer than `at` checks: no interrupt came
+    except KeyboardInterrupt:
+        pass
+    _core._run_in_poll(0)
+    assert [(v.data, v.grad) for v in inputs] + [(root.data, root.grad)] == before
+    assert live() == nodes
+    assert [g.data for g in arenagrad.grad(root, inputs)] == want
+    del keep
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("at", [1, 40])
+def test_handler_mutating_everything_it_can_inside_grad(poll_every_node, route, at):
+    """A handler run by a signal check inside grad() empties the inputs list, drops its handles
+    on the graph, assigns .grad and .data of unrelated Values, builds and frees nodes, and tries a
+    nested grad() (refused: RuntimeError). grad() still answers for the inputs it was given,
+    with the undisturbed numbers, and leaves every .grad of the graph as it was."""
+    root, inputs, keep = graph_on_route(route)
+    want = [g.data for g in arenagrad.grad(root, inputs)]
+    grads = [v.grad for v in inputs]
+    given = list(inputs)
+    other = Value(2.0) * 3.0
+    ran, refused = [], []
+
+    def handler():
+        nonlocal keep
+        ran.append(True)
+        given.clear()
+        keep = None
+        other.grad, other.data = 5.0, -1.0
+        junk = [Value(float(i)) * 2.0 for i in range(300)]
+        del junk
+        try:
+            arenagrad.grad(other, other)
+        except RuntimeError:
+            refused.append(True)
+
+    _core._run_in_poll(at, handler)
+    got = [g.data for g in arenagrad.grad(root, given)]
+    _core._run_in_poll(0)
+    assert got == want
+    assert [v.grad for v in inputs] == grads
+    assert refused == ran and (ran or at > 1)  # it ran (surely at the first check), refused
+
+
+def test_real_signals_and_a_thread_during_grads_on_every_route():
+    """In a fresh interpreter, with the walks checking for signals every 64 nodes: a 1 ms timer
+    whose handler reads the inputs' .grad, builds nodes and tries grad() on a small graph, and a
+    thread running backward() and grad() on graphs of its own, while the main thread calls grad()
+    on a graph of each route until the handler has run 200 times. Every call gives the first
+    call's numbers, no handler ever sees a .grad change, and the run ends normally."""
+    out = run_in_subprocess(f"""
+        import signal, sys, threading, time
+        sys.path.insert(0, {str(pathlib.Path(__file__).parent)!r})
+        import arenagrad
+        from arenagrad import _core
+        from arenagrad.engine import Value
+        from test_higher_order import graph_on_route, ROUTES
+        _core._set_poll_interval(64)
+        seen = {{"changed": 0, "refused": 0, "ran": 0}}
+        small = Value(2.0) * 3.0
+        graphs = [graph_on_route(r) for r in ROUTES]
+        grads = [[v.grad for v in inputs] for _, inputs, _ in graphs]
+        def handler(signum, frame):
+            seen["ran"] += 1
+            for (_, inputs, _), g in zip(graphs, grads):
+                seen["changed"] += [v.grad for v in inputs] != g
+            junk = [Value(1.0) * 2.0 for _ in range(50)]
+            try:
+                arenagrad.grad(small, small)
+            except RuntimeError:
+                seen["refused"] += 1
+        stop = threading.Event()
+        def other_thread():
+            a = Value(0.5); y = a
+            for _ in range(5000):
+                y = (y * 1.0001).tanh() + a
+            while not stop.is_set():
+                y.backward(); arenagrad.grad(y, a)
+        want = [[g.data for g in arenagrad.grad(root, inputs)] for root, inputs, _ in graphs]
+        t = threading.Thread(target=other_thread); t.start()
+        signal.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+        bad, deadline = 0, time.monotonic() + 60
+        while seen["ran"] < 200 and time.monotonic() < deadline:
+            for (root, inputs, _), w in zip(graphs, want):
+                bad += [g.data for g in arenagrad.grad(root, inputs)] != w
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        stop.set(); t.join()
+        print("bad", bad, "changed", seen["changed"], "ran", seen["ran"] >= 200)
+    """)
+    assert out.split() == ["bad", "0", "changed", "0", "ran", "True"]
 
 
 # ---- the README's examples, run as written ---------------------------------------------------

@@ -13,9 +13,7 @@ Python's signal handlers: a deterministic stand-in for a signal arriving at that
 Timer-driven runs with real signals are in subprocesses.
 """
 import gc
-import subprocess
 import sys
-import textwrap
 import threading
 
 import pytest
@@ -24,6 +22,7 @@ import arenagrad
 from arenagrad import _core
 from arenagrad.engine import Value
 from arenagrad.reference.engine import Value as RefValue
+from conftest import run_in_subprocess
 
 
 def chain(V, n, x=0.5):
@@ -47,13 +46,6 @@ def assert_backward_again_is_the_reference(a, y):
     y.zero_grad()
     y.backward()
     assert_grad_is_the_reference(a, 50)
-
-
-def run_in_subprocess(code):
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 # ---- grad mode per thread ----
