@@ -11,6 +11,7 @@
 #include "backward.hpp"
 #include "grad_mode.hpp"
 #include "grad.hpp"
+#include "grad_python.hpp"
 #include "graph_reuse.hpp"
 #include "mlp.hpp"
 #include "ops.hpp"
@@ -249,32 +250,6 @@ void run_in_poll(std::size_t n, py::object fn) {  // n == 0: cancel a pending in
   walk::set_poll_hook(injecting_poll);
 }
 
-// arenagrad.grad: Values in, Values out (one Value for a Value, a list for an iterable); the
-// walk is grad_numbers.cpp's or grad_nodes.cpp's. `items` keeps the inputs [P2]: a poll during
-// the walk may run Python.
-py::object grad_values(py::handle output, py::handle inputs, bool create_graph) {
-  if (!python::is_value(output.ptr()))
-    throw py::type_error(std::string("grad() output must be an arenagrad Value, not '") +
-                         Py_TYPE(output.ptr())->tp_name + "'");
-  const bool single = python::is_value(inputs.ptr());
-  if (!single && !py::isinstance<py::iterable>(inputs))
-    throw py::type_error(std::string("grad() inputs must be a Value or an iterable of Values, "
-                                     "not '") + Py_TYPE(inputs.ptr())->tp_name + "'");
-  const python::Items items(single ? py::make_tuple(inputs).ptr() : inputs.ptr(), "");
-  std::vector<NodeId> ids;
-  for (Py_ssize_t i = 0; i < items.size(); ++i) {
-    if (!python::is_value(items[i]))
-      throw py::type_error(std::string("grad() inputs must be arenagrad Values, not '") +
-                           Py_TYPE(items[i])->tp_name + "'");
-    ids.push_back(python::id_of(items[i]));
-  }
-  const HeldNodes results = grad(arena(), python::id_of(output.ptr()), ids, create_graph);
-  py::list values;
-  for (NodeId id : results.ids()) values.append(wrap_node(id));  // `results` drops our counts
-  if (single) return values[0];
-  return std::move(values);
-}
-
 py::dict memory_stats() {
   const MemoryStats s = arena().memory_stats();
   py::dict d;
@@ -306,16 +281,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("sum", &sum_values, py::arg("values"),
         "One n-ary node for values[0] + values[1] + ...: the value of Python's sum(values), "
         "each operand getting d/d operand = 1.");
-  m.def("grad", &grad_values, py::arg("output"), py::arg("inputs"),
-        py::arg("create_graph").noconvert() = false,
-        "grad(output, inputs, create_graph=False): d output / d input for each input (a Value, "
-        "or an iterable of Values: then a list in the same order), by reverse accumulation from "
-        "output. Reads and writes no .grad. Without create_graph the results are leaf Values; "
-        "with it, Values whose graphs are made of engine operations, so that grad() or "
-        "backward() can differentiate them again (inside no_grad(): leaves, no graph). An input "
-        "that output does not reach gets Value(0.0). TypeError for a non-Value, and for a graph "
-        "holding a Value built by hand as Value(data, _children, _op) (no engine derivative), "
-        "in both modes.");
+  if (!python::add_grad_function(m.ptr())) throw py::error_already_set();
   m.def("_enter_no_grad", &grad_mode::enter_no_grad);
   m.def("_exit_no_grad", &grad_mode::exit_no_grad);
 

@@ -6,7 +6,6 @@
 #include "annotations.hpp"
 #include "grad_internal.hpp"
 #include "grad_mode.hpp"
-#include "ops.hpp"
 
 namespace arenagrad {
 
@@ -21,16 +20,15 @@ namespace grad_detail {
 
 const char* last_grad_route() { return grad_detail::numbers_route(); }
 
-HeldNodes grad(Arena& arena, NodeId output, const std::vector<NodeId>& inputs, bool create_graph) {
-  // Under no_grad() ops record nothing, so the adjoint nodes would be leaves holding exactly
-  // the numbers of the double sweep: compute those (torch: no graph either).
-  if (create_graph && grad_mode::recording())
-    return grad_detail::adjoint_nodes(arena, output, inputs);
-  const std::vector<double> values = grad_detail::adjoint_numbers(arena, output, inputs);
-  HeldNodes results(arena);
-  results.reserve(values.size());
-  for (double x : values) results.hold(leaf(arena, x));
-  return results;
+bool grad_builds_graph(bool create_graph) { return create_graph && grad_mode::recording(); }
+
+void grad_numbers(Arena& arena, NodeId output, const NodeId* inputs, std::size_t count,
+                  double* values) {
+  grad_detail::adjoint_numbers(arena, output, inputs, count, values);
+}
+
+HeldNodes grad_graph(Arena& arena, NodeId output, const std::vector<NodeId>& inputs) {
+  return grad_detail::adjoint_nodes(arena, output, inputs);
 }
 
 }  // namespace arenagrad

@@ -2,6 +2,7 @@
 // through Node::grad; with create_graph the adjoints are engine nodes (differentiable again).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -15,15 +16,25 @@ struct NotDifferentiable {
   std::string message;
 };
 
-// d output / d inputs[i], for each i, in order. Reads and writes no Node::grad. Without
-// create_graph each result is a new leaf holding the number that a zeroed graph's backward()
-// would leave in inputs[i].grad (bit for bit while no node is out of order, arena.hpp [A4]).
-// With create_graph (and recording, i.e. outside no_grad()) each result's graph is made of
-// ordinary nodes: the local derivatives written as engine ops, so grad() and backward() can go
-// through it again. An input that `output` does not reach gets a new leaf 0.0. Throws
-// NotDifferentiable if the graph holds an Op::Custom node, Interrupted when the poll asks; on
-// any exception nothing it built stays alive.
-HeldNodes grad(Arena& arena, NodeId output, const std::vector<NodeId>& inputs, bool create_graph);
+// arenagrad.grad(output, inputs, create_graph): d output / d inputs[i], for each i, in order.
+// Reads and writes no Node::grad. Throws NotDifferentiable if the graph holds an Op::Custom
+// node, Interrupted when the poll asks.
+//
+// Whether it builds a graph: with create_graph, outside no_grad(). Inside no_grad() ops record
+// nothing, so the adjoint nodes would be leaves holding exactly grad_numbers()'s numbers: those
+// are computed instead (torch: no graph either).
+bool grad_builds_graph(bool create_graph);
+
+// Without a graph: values[i] is the number that a zeroed graph's backward() would leave in
+// inputs[i].grad (bit for bit while no node is out of order, arena.hpp [A4]); 0.0 for an input
+// that `output` does not reach. Allocates nothing once the walks' scratch has grown [W2].
+void grad_numbers(Arena& arena, NodeId output, const NodeId* inputs, std::size_t count,
+                  double* values);
+
+// With a graph: each result's graph is made of ordinary nodes, the local derivatives written as
+// engine ops, so grad() and backward() can go through it again; an input that `output` does not
+// reach gets a new leaf 0.0. On any exception nothing it built stays alive.
+HeldNodes grad_graph(Arena& arena, NodeId output, const std::vector<NodeId>& inputs);
 
 // The route the last grad() without create_graph took: "scan" (descending ids), "scan, then
 // topological order" (the scan gave up on sparse slots and the explicit order finished, as in

@@ -68,7 +68,8 @@ class Topo {
 
 // d output / d inputs[i] for each i: the numbers (no graph), and the nodes (create_graph). The
 // contracts are grad()'s (grad.hpp).
-std::vector<double> adjoint_numbers(Arena& arena, NodeId output, const std::vector<NodeId>& inputs);
+void adjoint_numbers(Arena& arena, NodeId output, const NodeId* inputs, std::size_t count,
+                     double* values);
 HeldNodes adjoint_nodes(Arena& arena, NodeId output, const std::vector<NodeId>& inputs);
 
 // The route the last adjoint_numbers() took (grad.hpp last_grad_route).

@@ -2,6 +2,7 @@
 // order where it gives up), with the sums in a table beside the nodes instead of in `.grad`.
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <new>
 #include <unordered_map>
 #include <vector>
@@ -20,17 +21,27 @@ namespace {
 // their id range (every leaf in the range sums there; only the inputs' sums are read).
 class LeafInputs {
  public:
-  LeafInputs(const Arena& arena, const std::vector<NodeId>& inputs) {
-    std::vector<NodeId> ids;
-    for (NodeId id : inputs)
-      if (arena.node(id).op == Op::Leaf) ids.push_back(id);
-    if (ids.empty()) return;
-    const auto [lo, hi] = std::minmax_element(ids.begin(), ids.end());
-    if (std::size_t{*hi} - *lo < 4 * ids.size() + 4096) {
-      lo_ = *lo;
-      dense_.assign(std::size_t{*hi} - *lo + 1, 0.0);
+  // The dense table lives in the walk's scratch [W2]: no allocation once it has grown.
+  LeafInputs(const Arena& arena, WalkScope& walk, const NodeId* inputs, std::size_t count) {
+    std::size_t leaves = 0;
+    NodeId lo = ~NodeId{0}, hi = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (arena.node(inputs[i]).op != Op::Leaf) continue;
+      ++leaves;
+      lo = std::min(lo, inputs[i]);
+      hi = std::max(hi, inputs[i]);
+    }
+    if (leaves == 0) return;
+    if (std::size_t{hi} - lo < 4 * leaves + 4096) {
+      std::vector<double>& table = walk.values();
+      table.assign(std::size_t{hi} - lo + 1, 0.0);
+      lo_ = lo;
+      dense_ = table.data();
+      dense_size_ = table.size();
     } else {
-      for (NodeId id : ids) sparse_.emplace(id, 0.0);
+      sparse_ = std::make_unique<std::unordered_map<NodeId, double>>();
+      for (std::size_t i = 0; i < count; ++i)
+        if (arena.node(inputs[i]).op == Op::Leaf) sparse_->emplace(inputs[i], 0.0);
     }
   }
   // The sweep's copy of the table's bounds, held in registers (as members, every store of
@@ -45,21 +56,24 @@ class LeafInputs {
       else if (sparse) sparse->add_sparse(id, x);
     }
   };
-  Sink sink() { return {lo_, dense_.size(), dense_.data(), sparse_.empty() ? nullptr : this}; }
+  Sink sink() { return {lo_, dense_size_, dense_, sparse_ ? this : nullptr}; }
   double sum_so_far(NodeId leaf) const {  // an input's sum; any other leaf's 0.0 unless in range
-    if (std::size_t{leaf - lo_} < dense_.size()) return dense_[leaf - lo_];
-    const auto it = sparse_.find(leaf);
-    return it == sparse_.end() ? 0.0 : it->second;
+    if (std::size_t{leaf - lo_} < dense_size_) return dense_[leaf - lo_];
+    if (!sparse_) return 0.0;
+    const auto it = sparse_->find(leaf);
+    return it == sparse_->end() ? 0.0 : it->second;
   }
 
  private:
   void add_sparse(NodeId id, double x) {  // out of the sweep's inner loop
-    const auto it = sparse_.find(id);
-    if (it != sparse_.end()) it->second += x;
+    const auto it = sparse_->find(id);
+    if (it != sparse_->end()) it->second += x;
   }
   NodeId lo_ = 0;
-  std::vector<double> dense_;                   // the adjoint of leaf lo_ + i
-  std::unordered_map<NodeId, double> sparse_;   // instead, when the inputs' ids are spread out
+  double* dense_ = nullptr;  // the adjoint of leaf lo_ + i, i < dense_size_
+  std::size_t dense_size_ = 0;
+  // Instead, when the inputs' ids are spread out (made only then: most calls need no map).
+  std::unique_ptr<std::unordered_map<NodeId, double>> sparse_;
 };
 
 // The id-order sweep's adjoint table, keyed by depth = root - id, in the walk's buffer [W2]
@@ -219,8 +233,8 @@ const char* route = "";
 constexpr std::size_t kSpreadFactor = 64;
 
 bool sweep_in_order_by_id(Arena& arena, WalkScope& walk, const std::vector<NodeId>& order,
-                          NodeId output, const std::vector<NodeId>& inputs,
-                          std::vector<double>& values) {
+                          NodeId output, const NodeId* inputs, std::size_t count,
+                          double* values) {
   const auto [lo_at, hi_at] = std::minmax_element(order.begin(), order.end());
   const NodeId lo = *lo_at;
   const std::size_t span = std::size_t{*hi_at} - lo + 1;
@@ -236,7 +250,7 @@ bool sweep_in_order_by_id(Arena& arena, WalkScope& walk, const std::vector<NodeI
   adj[output - lo] = 1.0;
   sweep_order(arena, order, kNothingSwept,
               [adj, lo](NodeId id) -> double& { return adj[id - lo]; });
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
+  for (std::size_t i = 0; i < count; ++i) {
     const NodeId id = inputs[i];
     if (std::size_t{id - lo} < span && arena.node(id).mark == epoch) values[i] = adj[id - lo];
   }
@@ -245,12 +259,12 @@ bool sweep_in_order_by_id(Arena& arena, WalkScope& walk, const std::vector<NodeI
 
 }  // namespace
 
-std::vector<double> adjoint_numbers(Arena& arena, NodeId output,
-                                    const std::vector<NodeId>& inputs) {
-  std::vector<double> values(inputs.size(), 0.0);
+void adjoint_numbers(Arena& arena, NodeId output, const NodeId* inputs, std::size_t count,
+                     double* values) {
+  std::fill_n(values, count, 0.0);
   WalkScope walk(arena);  // [W1] the marks; [W2] the depth table's storage
   if (arena.out_of_order_nodes() == 0) {
-    LeafInputs leaves(arena, inputs);
+    LeafInputs leaves(arena, walk, inputs, count);
     DepthAdjoints adj(walk);
     // Its marks tell the nodes the scan reached, and survive finish_in_order()'s own epoch.
     const std::uint16_t scanned = walk.new_epoch(/*another_follows=*/true);
@@ -265,28 +279,27 @@ std::vector<double> adjoint_numbers(Arena& arena, NodeId output,
       else stopped = kLost;
     }
     if (stopped != kLost) {
-      for (std::size_t i = 0; i < inputs.size(); ++i) {
+      for (std::size_t i = 0; i < count; ++i) {
         const NodeId id = inputs[i];
         const Node& n = arena.node(id);
         if (id == output) values[i] = 1.0;  // the root has no user in its own graph
         else if (n.op == Op::Leaf && !finished) values[i] = leaves.sum_so_far(id);
         else if (id <= output && n.mark == graph) values[i] = 0.0 + adj.at[output - id];
       }
-      return values;
+      return;
     }
   }
   route = "topological order";
   std::vector<NodeId>& order = walk.order();  // [W2]
   topological_order(arena, walk, output, order);
-  if (sweep_in_order_by_id(arena, walk, order, output, inputs, values)) return values;
+  if (sweep_in_order_by_id(arena, walk, order, output, inputs, count, values)) return;
   route = "topological order, hashed";
   const Topo topo(order);
   const std::vector<double> adj = sweep_in_order(arena, topo);
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
+  for (std::size_t i = 0; i < count; ++i) {
     const std::uint32_t at = topo.find(inputs[i]);
     if (at != kNowhere) values[i] = adj[at];
   }
-  return values;
 }
 
 const char* numbers_route() { return route; }

@@ -131,6 +131,15 @@ def test_bench_higher_order_figures_positive(quick_results):
             assert positive(entry[key]), (shape, key)
 
 
+def test_bench_higher_order_per_call_figures_positive(quick_results):
+    per_call = quick_results["higher_order_per_call"]
+    assert set(per_call) == {"newton", "two_inputs"}
+    for name, entry in per_call.items():
+        assert entry["nodes"] >= 4 and entry["inputs"] >= 1
+        for key in ("backward_copy_ns", "grad_ns", "grad_create_graph_ns"):
+            assert positive(entry[key]), (name, key)
+
+
 def test_bench_versus_torch_figures_positive(quick_results):
     entry = quick_results["versus_torch"]
     for key in ("reuse", "rebuild"):

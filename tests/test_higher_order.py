@@ -718,8 +718,48 @@ def test_bad_arguments_raise_type_error(eng, output, inputs):
 
 def test_create_graph_must_be_a_bool():
     x = Value(1.0)
-    with pytest.raises(TypeError):
-        arenagrad.grad(x * x, [x], create_graph="yes")
+    for not_a_bool in ("yes", 1, None, 1.0):
+        with pytest.raises(TypeError, match="create_graph must be a bool"):
+            arenagrad.grad(x * x, [x], create_graph=not_a_bool)
+
+
+def test_grad_takes_its_arguments_as_a_python_function_would():
+    import inspect
+
+    import numpy as np
+    x = Value(1.5)
+    y = x * x
+    assert list(inspect.signature(arenagrad.grad).parameters) == ["output", "inputs",
+                                                                    "create_graph"]
+    assert arenagrad.grad(output=y, inputs=x).data == 3.0
+    assert arenagrad.grad(y, inputs=(x,))[0].data == 3.0
+    assert arenagrad.grad(y, x, False).data == 3.0
+    (g,) = arenagrad.grad(y, [x], create_graph=np.bool_(True))  # numpy's bool, as before
+    assert g._op and g.data == 3.0
+    n = live()
+    for args, kwargs, message in [
+        ((y, x), {"inputs": x}, "multiple values for argument 'inputs'"),
+        ((y,), {"output": y, "inputs": x}, "multiple values for argument 'output'"),
+        ((y, x), {"create_grap": True}, "unexpected keyword argument 'create_grap'"),
+        ((y,), {}, "missing required argument 'inputs'"),
+        ((), {"inputs": x}, "missing required argument 'output'"),
+        ((y, x, False, 1), {}, "from 2 to 3 positional arguments but 4 were given"),
+    ]:
+        with pytest.raises(TypeError, match=message):
+            arenagrad.grad(*args, **kwargs)
+    assert live() == n and (x.grad, y.grad) == (0.0, 0.0)
+
+
+def test_grad_reads_any_iterable_of_inputs_once():
+    x, w = Value(1.5), Value(-2.0)
+    y = x * w
+    expected = [-2.0, 1.5]
+    assert [g.data for g in arenagrad.grad(y, (v for v in (x, w)))] == expected
+    assert [g.data for g in arenagrad.grad(y, iter([x, w]))] == expected
+    assert [g.data for g in arenagrad.grad(y, {"a": x, "b": w}.values())] == expected
+    assert arenagrad.grad(y, []) == []
+    many = [x, w] * 20  # past the call's inline room for ids and numbers
+    assert [g.data for g in arenagrad.grad(y, many)] == expected * 20
 
 
 # ---- Ctrl-C: a long grad() stops, and leaves nothing behind ----------------------------------

@@ -8,6 +8,9 @@ would ask for (the chain's start, the DAGs' 16 leaves, the MLP's parameters):
 * grad: ``arenagrad.grad(root, inputs)``, the numbers as leaf Values;
 * grad, create_graph: ``arenagrad.grad(root, inputs, create_graph=True)``, building the gradient
   graph and, when the results are dropped, freeing it (both timed).
+
+And the same three per call on small graphs (SMALL_GRAPHS), where the fixed cost of a call is
+what is measured.
 """
 import random
 
@@ -75,10 +78,11 @@ def inputs_of(name, state):
     return list(state[0])  # the DAGs: their leaves
 
 
-def timed(fn, repeats, nodes):
-    """stats() of ns per node per call: one warm-up, calls per sample sized to ~2 ms."""
+def timed(fn, repeats, nodes, cap=1000):
+    """stats() of ns per node per call: one warm-up, calls per sample sized to ~2 ms (at most
+    `cap`)."""
     once = time_call(fn)
-    number = max(1, min(1000, int(2e6 // max(once, 1))))
+    number = max(1, min(cap, int(2e6 // max(once, 1))))
     return stats([time_call(fn, number) / number / nodes for _ in range(repeats)])
 
 
@@ -112,6 +116,46 @@ def run(sizes, repeats):
     return results
 
 
+# Small graphs, where a call's fixed cost is all there is: README's Newton step, and a
+# two-input expression. (name, inputs, f(*inputs))
+SMALL_GRAPHS = (
+    ("newton", (2.0,), lambda x: x**4 - 3 * x**2 + x),
+    ("two_inputs", (1.5, -0.5), lambda x, y: (x * y + x.tanh()) ** 2),
+)
+
+
+def run_per_call(repeats):
+    """{name: figures} in ns per call, on SMALL_GRAPHS (a single Value input for one input, as
+    in README's Newton step; a list for more)."""
+    results = {}
+    for name, start, f in SMALL_GRAPHS:
+        collect()
+        before = arenagrad.live_nodes()
+        xs = [ARENAGRAD.Value(x) for x in start]
+        root = f(*xs)
+        nodes = arenagrad.live_nodes() - before
+        inputs = xs[0] if len(xs) == 1 else xs
+
+        if len(xs) == 1:
+            def backward_and_copy(x=xs[0]):
+                root.backward()
+                return x.grad
+        else:
+            def backward_and_copy():
+                root.backward()
+                return [v.grad for v in xs]
+
+        results[name] = {
+            "nodes": nodes, "inputs": len(xs),
+            "backward_copy_ns": timed(backward_and_copy, repeats, 1, cap=20000),
+            "grad_ns": timed(lambda: arenagrad.grad(root, inputs), repeats, 1, cap=20000),
+            "grad_create_graph_ns": timed(
+                lambda: arenagrad.grad(root, inputs, create_graph=True), repeats, 1, cap=20000),
+        }
+    collect()
+    return results
+
+
 def report(results):
     """The report's lines for these figures (empty when they were not run)."""
     if "higher_order" not in results:
@@ -127,5 +171,15 @@ def report(results):
             lines.append(f"   {shape:<11}{float(size):>6.0e}{r['nodes']:>12,}{r['inputs']:>7}  "
                          f"{spread(bw):<22}{spread(g):<22}{ratio(g['median'], bw['median']):>8}  "
                          f"{spread(r['grad_create_graph_ns_per_node']):<22}")
+    per_call = results.get("higher_order_per_call", {})
+    if per_call:
+        lines += ["", "   small graphs, ns per call (a call's fixed cost)",
+                  f"   {'graph':<11}{'nodes':>6}{'inputs':>7}  {'backward + copy':<22}"
+                  f"{'grad':<22}{'grad/bw':>8}  {'grad, create_graph':<22}"]
+        for name, r in per_call.items():
+            bw, g = r["backward_copy_ns"], r["grad_ns"]
+            lines.append(f"   {name:<11}{r['nodes']:>6}{r['inputs']:>7}  {spread(bw):<22}"
+                         f"{spread(g):<22}{ratio(g['median'], bw['median']):>8}  "
+                         f"{spread(r['grad_create_graph_ns']):<22}")
     lines.append("")
     return lines

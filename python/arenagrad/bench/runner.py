@@ -105,8 +105,10 @@ def tasks(args, results, notes):
         yield f"recycle ({args.cycles} cycles, subprocess)", run_recycle
 
     if "higher_order" in args.families:
-        yield "higher_order", lambda: results.__setitem__(
-            "higher_order", higher_order.run(args.sizes, args.repeats))
+        def run_higher_order():
+            results["higher_order"] = higher_order.run(args.sizes, args.repeats)
+            results["higher_order_per_call"] = higher_order.run_per_call(args.repeats)
+        yield "higher_order", run_higher_order
 
     if "versus_torch" in args.families:
         yield "versus_torch", lambda: results.__setitem__(
