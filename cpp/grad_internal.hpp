@@ -56,8 +56,10 @@ class Topo {
   }
 
  private:
+  // Built in the walk's own order buffer [W2], which keeps its capacity, then copied at its size:
+  // one allocation, where growing a new vector took one per doubling.
   static std::vector<NodeId> ordered(Arena& arena, WalkScope& walk, NodeId root) {
-    std::vector<NodeId> order;
+    std::vector<NodeId>& order = walk.order();
     topological_order(arena, walk, root, order);
     return order;
   }

@@ -55,6 +55,9 @@ int read_create_graph(PyObject* arg, bool& out) {
 bool read_arguments(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
                     PyObject* (&out)[3]) {
   static const char* const kNames[3] = {"output", "inputs", "create_graph"};
+  static PyObject* const interned[3] = {PyUnicode_InternFromString(kNames[0]),
+                                        PyUnicode_InternFromString(kNames[1]),
+                                        PyUnicode_InternFromString(kNames[2])};
   if (nargs > 3) {
     PyErr_Format(PyExc_TypeError,
                  "grad() takes from 2 to 3 positional arguments but %zd were given", nargs);
@@ -64,8 +67,12 @@ bool read_arguments(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
   const Py_ssize_t keywords = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
   for (Py_ssize_t k = 0; k < keywords; ++k) {
     PyObject* name = PyTuple_GET_ITEM(kwnames, k);
-    int at = 0;
-    while (at < 3 && PyUnicode_CompareWithASCIIString(name, kNames[at]) != 0) ++at;
+    int at = 0;  // keyword names in a call are interned: compared by identity first
+    while (at < 3 && name != interned[at]) ++at;
+    if (at == 3) {
+      at = 0;
+      while (at < 3 && PyUnicode_CompareWithASCIIString(name, kNames[at]) != 0) ++at;
+    }
     if (at == 3) {
       PyErr_Format(PyExc_TypeError, "grad() got an unexpected keyword argument '%U'", name);
       return false;
