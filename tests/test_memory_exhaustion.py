@@ -99,6 +99,10 @@ def ops():
         "MLP call": lambda: model([1.0, a, 2.0]),
         "MLP call, no_grad": lambda: _no_grad(lambda: model([1.0, 2.0, 3.0])),
         "MLP predict": lambda: model.predict(np.ones((3, 3))),
+        "grad, one input": lambda: arenagrad.grad((a * b).tanh(), a),
+        "grad, a list": lambda: arenagrad.grad(a * b + a, [a, b, a, Value(0.5)]),
+        "grad, create_graph": lambda: arenagrad.grad((a * b).tanh() ** 2, [a, b],
+                                                     create_graph=True),
     }, (a, b, model)
 
 
