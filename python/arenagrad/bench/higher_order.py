@@ -146,14 +146,16 @@ def run_per_call(repeats):
         nodes = graph_size(root)
         inputs = xs[0] if len(xs) == 1 else xs
 
-        if len(xs) == 1:
-            def backward_and_copy(x=xs[0]):
-                root.backward()
-                return x.grad
-        else:
-            def backward_and_copy():
-                root.backward()
-                return [v.grad for v in xs]
+        first = xs[0]
+
+        def copy_one():
+            root.backward()
+            return first.grad
+
+        def copy_all():
+            root.backward()
+            return [v.grad for v in xs]
+        backward_and_copy = copy_one if len(xs) == 1 else copy_all
 
         results[name] = {
             "nodes": nodes, "inputs": len(xs),
