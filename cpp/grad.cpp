@@ -1,7 +1,6 @@
 #include "grad.hpp"
 
 #include <string>
-#include <vector>
 
 #include "annotations.hpp"
 #include "grad_internal.hpp"
@@ -18,17 +17,6 @@ namespace grad_detail {
 }
 }  // namespace grad_detail
 
-const char* last_grad_route() { return grad_detail::numbers_route(); }
-
 bool grad_builds_graph(bool create_graph) { return create_graph && grad_mode::recording(); }
-
-void grad_numbers(Arena& arena, NodeId output, const NodeId* inputs, std::size_t count,
-                  double* values) {
-  grad_detail::adjoint_numbers(arena, output, inputs, count, values);
-}
-
-HeldNodes grad_graph(Arena& arena, NodeId output, const std::vector<NodeId>& inputs) {
-  return grad_detail::adjoint_nodes(arena, output, inputs);
-}
 
 }  // namespace arenagrad

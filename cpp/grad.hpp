@@ -16,7 +16,8 @@ struct NotDifferentiable {
   std::string message;
 };
 
-// arenagrad.grad(output, inputs, create_graph): d output / d inputs[i], for each i, in order.
+// arenagrad.grad(output, inputs, create_graph): d output / d inputs[i], for each i, in order
+// (grad_numbers.cpp without a graph, grad_nodes.cpp with one).
 // Reads and writes no Node::grad. Throws NotDifferentiable if the graph holds an Op::Custom
 // node, Interrupted when the poll asks.
 //
@@ -34,7 +35,7 @@ void grad_numbers(Arena& arena, NodeId output, const NodeId* inputs, std::size_t
 // With a graph: each result's graph is made of ordinary nodes, the local derivatives written as
 // engine ops, so grad() and backward() can go through it again; an input that `output` does not
 // reach gets a new leaf 0.0. On any exception nothing it built stays alive.
-HeldNodes grad_graph(Arena& arena, NodeId output, const std::vector<NodeId>& inputs);
+HeldNodes grad_graph(Arena& arena, NodeId output, const NodeId* inputs, std::size_t count);
 
 // The route the last grad() without create_graph took: "scan" (descending ids), "scan, then
 // topological order" (the scan gave up on sparse slots and the explicit order finished, as in

@@ -1,6 +1,6 @@
-// What grad()'s two paths share (grad.hpp): the error for a node with no engine derivative,
-// the explicit topological order with each node's position in it, and the paths themselves:
-// the numbers (grad_numbers.cpp) and the nodes of create_graph (grad_nodes.cpp).
+// What grad()'s two paths share (grad.hpp): the numbers (grad_numbers.cpp) and the nodes of
+// create_graph (grad_nodes.cpp) both meet the error for a node with no engine derivative and
+// walk the explicit topological order with each node's position in it.
 #pragma once
 
 #include <algorithm>
@@ -67,15 +67,6 @@ class Topo {
   std::vector<std::uint32_t> dense_;
   std::unordered_map<NodeId, std::uint32_t> sparse_;
 };
-
-// d output / d inputs[i] for each i: the numbers (no graph), and the nodes (create_graph). The
-// contracts are grad()'s (grad.hpp).
-void adjoint_numbers(Arena& arena, NodeId output, const NodeId* inputs, std::size_t count,
-                     double* values);
-HeldNodes adjoint_nodes(Arena& arena, NodeId output, const std::vector<NodeId>& inputs);
-
-// The route the last adjoint_numbers() took (grad.hpp last_grad_route).
-const char* numbers_route();
 
 }  // namespace grad_detail
 }  // namespace arenagrad

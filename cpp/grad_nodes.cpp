@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "grad.hpp"
 #include "grad_internal.hpp"
 #include "ops.hpp"
 
@@ -151,7 +152,11 @@ void chain_rule_nodes(Arena& arena, NodeId out_id, NodeId g, Wanted&& wanted, Em
 
 }  // namespace
 
-HeldNodes adjoint_nodes(Arena& arena, NodeId output, const std::vector<NodeId>& inputs) {
+}  // namespace grad_detail
+
+using namespace grad_detail;
+
+HeldNodes grad_graph(Arena& arena, NodeId output, const NodeId* inputs, std::size_t count) {
   // The walk ends before any node is built: building runs no walk, but a poll below may run
   // Python code that does.
   const Topo topo = [&] {
@@ -162,8 +167,8 @@ HeldNodes adjoint_nodes(Arena& arena, NodeId output, const std::vector<NodeId>& 
   const auto at = [&](NodeId id) { return topo.find(id); };
   // needed[i]: order[i] is an input or reaches one. Other adjoints would be nodes nobody uses.
   std::vector<std::uint8_t> needed(n, 0);
-  for (NodeId id : inputs)
-    if (topo.find(id) != kNowhere) needed[topo.find(id)] = 1;
+  for (std::size_t k = 0; k < count; ++k)
+    if (topo.find(inputs[k]) != kNowhere) needed[topo.find(inputs[k])] = 1;
   for (std::size_t i = 0; i < n; ++i)
     for (NodeId o : visible_operands(arena.node(topo.order[i])))
       needed[i] |= needed[at(o)];
@@ -184,13 +189,12 @@ HeldNodes adjoint_nodes(Arena& arena, NodeId output, const std::vector<NodeId>& 
   }
 
   HeldNodes results(arena);
-  results.reserve(inputs.size());
-  for (NodeId id : inputs) {
-    const std::uint32_t i = topo.find(id);
+  results.reserve(count);
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::uint32_t i = topo.find(inputs[k]);
     results.hold(i != kNowhere && adj[i] != kNone ? adj[i] : leaf(arena, 0.0));
   }
   return results;
 }
 
-}  // namespace grad_detail
 }  // namespace arenagrad

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "grad.hpp"
 #include "grad_internal.hpp"
 #include "ops.hpp"
 
@@ -259,8 +260,12 @@ bool sweep_in_order_by_id(Arena& arena, WalkScope& walk, const std::vector<NodeI
 
 }  // namespace
 
-void adjoint_numbers(Arena& arena, NodeId output, const NodeId* inputs, std::size_t count,
-                     double* values) {
+}  // namespace grad_detail
+
+using namespace grad_detail;
+
+void grad_numbers(Arena& arena, NodeId output, const NodeId* inputs, std::size_t count,
+                  double* values) {
   std::fill_n(values, count, 0.0);
   WalkScope walk(arena);  // [W1] the marks; [W2] the depth table's storage
   if (arena.out_of_order_nodes() == 0) {
@@ -302,7 +307,6 @@ void adjoint_numbers(Arena& arena, NodeId output, const NodeId* inputs, std::siz
   }
 }
 
-const char* numbers_route() { return route; }
+const char* last_grad_route() { return route; }
 
-}  // namespace grad_detail
 }  // namespace arenagrad

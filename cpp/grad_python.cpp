@@ -93,35 +93,26 @@ bool read_arguments(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
   return true;
 }
 
-// The handle of `id` (a new reference), or nullptr with a Python error set.
-PyObject* handle_of(NodeId id) {
+// The handle of the node `node()` gives (a new reference), or nullptr with a Python error set.
+template <class MakeNode>
+PyObject* handle_of(MakeNode&& node) {
   try {
-    return wrap(id);
+    return wrap(node());
   } catch (...) {
     set_python_error();
     return nullptr;
   }
 }
 
-// A new leaf Value holding `x` (a new reference), or nullptr with a Python error set.
-PyObject* leaf_value(double x) {
-  try {
-    return wrap(leaf(arena(), x));
-  } catch (...) {
-    set_python_error();
-    return nullptr;
-  }
-}
-
-// The results, as grad() returns them: the one Value for a single input, else a list. Steals
-// nothing: `make(i)` returns a new reference to the i-th, or nullptr with an error set.
-template <class Make>
-PyObject* results(bool single, std::size_t count, Make&& make) {
-  if (single) return make(0);
+// The results, as grad() returns them: the one Value for a single input, else a list.
+// `node_of(i)` is the i-th result's node (it may allocate one, and throw).
+template <class NodeOf>
+PyObject* results(bool single, std::size_t count, NodeOf&& node_of) {
+  if (single) return handle_of([&] { return node_of(0); });
   PyObject* list = PyList_New(static_cast<Py_ssize_t>(count));
   if (!list) return nullptr;
   for (std::size_t i = 0; i < count; ++i) {
-    PyObject* value = make(i);
+    PyObject* value = handle_of([&] { return node_of(i); });
     if (!value) {
       Py_DECREF(list);  // and the Values already in it
       return nullptr;
@@ -147,19 +138,8 @@ PyObject* grad_function(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyOb
     // [P2] the items of an iterable are kept until the walk ends: a poll may run Python. The
     // arguments themselves are the caller's for the whole call.
     const bool single = is_value(inputs);
-    Items items;
-    if (!single) {
-      PyObject* iterator = PyList_Check(inputs) || PyTuple_Check(inputs)
-                               ? Py_NewRef(inputs) : PyObject_GetIter(inputs);
-      if (!iterator) {
-        PyErr_Format(PyExc_TypeError,
-                     "grad() inputs must be a Value or an iterable of Values, not '%s'",
-                     Py_TYPE(inputs)->tp_name);
-        return nullptr;
-      }
-      Py_DECREF(iterator);  // a check only: iterating a generator's own iterator is iterating it
-      items = Items(inputs, "");
-    }
+    const Items items = single ? Items() : Items(inputs, "grad() inputs must be a Value or an "
+                                                         "iterable of Values, not '%s'");
     const std::size_t count = single ? 1 : static_cast<std::size_t>(items.size());
     SmallBuffer<NodeId> ids(count);
     for (std::size_t i = 0; i < count; ++i) {
@@ -173,13 +153,12 @@ PyObject* grad_function(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyOb
     }
     Arena& a = arena();
     if (grad_builds_graph(create_graph)) {
-      const HeldNodes held = grad_graph(a, id_of(output), std::vector<NodeId>(ids.data(),
-                                                                              ids.data() + count));
-      return results(single, count, [&](std::size_t i) { return handle_of(held.ids()[i]); });
+      const HeldNodes held = grad_graph(a, id_of(output), ids.data(), count);
+      return results(single, count, [&](std::size_t i) { return held.ids()[i]; });
     }
     SmallBuffer<double> values(count);
     grad_numbers(a, id_of(output), ids.data(), count, values.data());
-    return results(single, count, [&](std::size_t i) { return leaf_value(values[i]); });
+    return results(single, count, [&](std::size_t i) { return leaf(a, values[i]); });
   } catch (...) {
     set_python_error();
     return nullptr;

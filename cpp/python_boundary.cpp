@@ -166,7 +166,8 @@ Items::Items(PyObject* iterable, const char* not_iterable) {
   if (PyTuple_CheckExact(iterable) || PyList_CheckExact(iterable)) {
     source = Py_NewRef(iterable);
   } else if (!(source = PyObject_GetIter(iterable))) {
-    if (PyErr_ExceptionMatches(PyExc_TypeError)) PyErr_SetString(PyExc_TypeError, not_iterable);
+    if (PyErr_ExceptionMatches(PyExc_TypeError))
+      PyErr_Format(PyExc_TypeError, not_iterable, Py_TYPE(iterable)->tp_name);
     throw PythonError{};
   }
   seq_ = PySequence_Tuple(source);

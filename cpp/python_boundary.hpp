@@ -54,7 +54,8 @@ inline Read read_operand(PyObject* obj, Operand& out) {
 class Items {
  public:
   Items() = default;  // no items
-  // Throws PythonError (TypeError: `not_iterable`) when `iterable` cannot be iterated.
+  // Throws PythonError when `iterable` cannot be iterated: a TypeError whose message is the
+  // format `not_iterable`, its one %s (if any) the iterable's type name.
   Items(PyObject* iterable, const char* not_iterable);
   Items(Items&& other) noexcept : seq_(other.seq_) { other.seq_ = nullptr; }
   Items& operator=(Items&& other) noexcept;

@@ -145,7 +145,6 @@ def run_per_call(repeats):
         root = f(*xs)
         nodes = graph_size(root)
         inputs = xs[0] if len(xs) == 1 else xs
-
         first = xs[0]
 
         def copy_one():
