@@ -6,7 +6,7 @@ import gc
 import math
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from conftest import assert_close, assert_same, reachable
@@ -92,6 +92,13 @@ def run_lockstep(ag, arenagrad_pkg, ref, leaves, program):
 @given(leaves=st.lists(LEAF, min_size=1, max_size=4),
        program=st.lists(INSTRUCTION, min_size=1, max_size=16),
        backwards=st.integers(1, 3))
+# Found on CPython 3.12: node #0's grad sums 1/x = 1.9e27 terms that cancel, to 12.0 in the
+# reference's order and 12.999999999999996 in the engine's (which order gives which depends on
+# the reference's set iteration, so this example fails only sometimes without absolute_terms).
+@example(leaves=[5.2960078955933065e-28, 0.0],
+         program=[("add", 0, 0, 0), ("log", 0, 0, 0), ("add", 0, 0, 0), ("add", 0, 0, 0),
+                  ("exp", 75, 0, 0), ("add", 0, 0, 0), ("add", 0, 0, 0), ("sub", 0, 48, 0)],
+         backwards=1)
 def test_random_dag_matches_reference(ag, arenagrad_pkg, ref, leaves, program, backwards):
     A, R = run_lockstep(ag, arenagrad_pkg, ref, leaves, program)
     # keep magnitudes moderate in every node, hidden intermediates included (x / x holds
@@ -108,8 +115,42 @@ def test_random_dag_matches_reference(ag, arenagrad_pkg, ref, leaves, program, b
         roots.append(root)
     assert_same(roots[0].data, roots[1].data, "root data")
     scale = max([1.0] + [abs(v.grad) for v in R if math.isfinite(v.grad)])
+    terms = absolute_terms(roots[1])
     for n, (a, r) in enumerate(zip(A, R)):
-        assert_close(a.grad, r.grad, abs_floor=1e-12 * scale, what=f"grad of node #{n}")
+        floor = max(scale, backwards * terms[r]) if math.isfinite(terms[r]) else scale
+        assert_close(a.grad, r.grad, abs_floor=1e-12 * floor, what=f"grad of node #{n}")
+
+
+def absolute_terms(root):
+    """For each node of root's reference graph, the sum of the magnitudes of the terms that one
+    backward() adds into its .grad (each local derivative times its user's own such sum, through
+    the nodes' own `_backward`): what rounding is relative to when terms cancel. A local
+    derivative no node holds (log's 1/x at a tiny x) can make them huge while the grad stays
+    small, and then the order of accumulation, which differs between the engines (the
+    reference's follows the `_prev` sets' iteration), decides the last bits of a large sum.
+    Leaves every .grad as it was."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        v, expanded = stack.pop()
+        if expanded:
+            order.append(v)
+        elif v not in seen:
+            seen.add(v)
+            stack.append((v, True))
+            stack.extend((c, False) for c in v._prev)
+    saved = [(v, v.grad) for v in order]
+    total = dict.fromkeys(order, 0.0)
+    total[root] = 1.0
+    for v in reversed(order):
+        for c in v._prev:
+            c.grad = 0.0
+        v.grad = total[v]
+        v._backward()
+        for c in v._prev:
+            total[c] += abs(c.grad)
+    for v, g in saved:
+        v.grad = g
+    return total
 
 
 @given(x=st.one_of(st.sampled_from(KINK), st.floats(-1e-6, 1e-6), st.floats(-5, 5)),
